@@ -1,0 +1,22 @@
+// Squeeze-excite's last step: y[b, c, h, w] = x[b, c, h, w] · gate[b, c].
+
+struct Params {
+    total: u32,
+    size: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> gate: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = gid.x + gid.y * groups.x * 256u;
+    if (idx >= p.total) {
+        return;
+    }
+    y[idx] = x[idx] * gate[idx / p.size];
+}

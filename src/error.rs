@@ -1,0 +1,63 @@
+//! The crate's error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in enas4d's library code.
+#[derive(Debug, Error)]
+pub enum Error {
+    // === Configuration errors ===
+    /// A configuration value is out of its allowed range; names the field.
+    #[error("invalid {field}: {reason}")]
+    Config {
+        /// The offending field, e.g. `p[1]` or `kernel[2]`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    // === Shape errors ===
+    /// A tensor handed to an op does not have the size its spec implies.
+    #[error("{op}: {what} has {got} elements, expected {expected}")]
+    Shape {
+        /// The op that checked the shape.
+        op: &'static str,
+        /// Which operand.
+        what: &'static str,
+        /// Element count the spec implies.
+        expected: usize,
+        /// Element count it has.
+        got: usize,
+    },
+
+    // === GPU errors ===
+    /// No adapter matched the request (or none exists).
+    #[error("no GPU adapter found: {0}")]
+    NoAdapter(String),
+    /// The adapter lacks a limit or feature the kernels need.
+    #[error("adapter {adapter} is unsuitable: {reason}")]
+    Unsuitable {
+        /// The adapter's name.
+        adapter: String,
+        /// The missing capability, with the values.
+        reason: String,
+    },
+    /// The device could not be created, or it reported an error (validation, out of memory, lost).
+    #[error("GPU device error: {0}")]
+    Device(String),
+    /// Reading a buffer back from the GPU failed.
+    #[error("GPU readback failed: {0}")]
+    Readback(String),
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A [`Error::Config`] for `field`.
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! # enas4d
+//!
+//! Once-for-all **multi-stage** CNN supernets (ENAS4D-style) with early exit, natively and in
+//! the browser. Every channel axis is cut into S stages by *multi-stage convolution*: a stage's
+//! outputs read only its own and earlier stages' inputs, and each stage has its own exit.
+//!
+//! The kernels (WGSL in `shaders/`, each with a plain-Rust reference in [`ops`]):
+//! - [`ops::gemm`]: stage-masked GEMM for 1×1 convs and linear layers, fused affine,
+//!   activation and residual;
+//! - [`ops::dwconv`]: depthwise conv with a kernel size per stage, stride 1 / 2;
+//! - [`ops::kernel_transform`]: the elastic 7→5→3 kernel transform;
+//! - [`ops::conv`]: the stem conv; [`ops::pool`]: global average pool;
+//! - [`ops::se`]: stage-causal squeeze-excite; [`ops::softmax`]: softmax, confidence, arg-max;
+//! - [`ops::resize`]: bilinear input resize;
+//! - [`ops::mbconv`]: the kernels composed into one gated multi-stage MBConv block.
+//!
+//! [`gpu`] picks the adapter and runs them; [`selftest`] checks every kernel against its
+//! reference on the current device.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod selftest;
+pub mod space;
+#[cfg(feature = "wasm")]
+pub mod wasm;
+
+pub use error::{Error, Result};

@@ -1,0 +1,80 @@
+//! The `enas4d` command-line tool.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use enas4d::gpu::{GpuContext, GpuOptions};
+
+/// Once-for-all multi-stage CNNs with early exit: WGSL kernels natively and in the browser.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every kernel against its reference on this machine's GPU (or lavapipe).
+    Selftest(SelftestArgs),
+}
+
+/// Adapter choice shared by the GPU commands.
+#[derive(Args)]
+struct DeviceArgs {
+    /// Backends to consider: vulkan, metal, dx12, gl (comma list). Default: $WGPU_BACKEND or all.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Force the adapter whose name contains this (e.g. llvmpipe). Default: $ENAS4D_ADAPTER or
+    /// the best one (discrete > integrated > virtual > CPU).
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+#[derive(Args)]
+struct SelftestArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Seed of the random inputs (default: fresh each run; printed to reproduce).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn fresh_seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn selftest(args: SelftestArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let options = GpuOptions { backends: args.device.backend, adapter: args.device.adapter };
+    let ctx = pollster::block_on(GpuContext::new(&options))?;
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let report = pollster::block_on(enas4d::selftest::run(&ctx, seed))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", enas4d::selftest::format_report(&report));
+    }
+    Ok(report.passed)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Selftest(args) => selftest(args),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

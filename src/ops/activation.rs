@@ -1,0 +1,49 @@
+//! Activation functions (DESIGN §1), mirrored by `shaders/activation.wgsl`.
+
+use serde::{Deserialize, Serialize};
+
+/// The activation fused after a conv or linear layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Identity.
+    #[default]
+    None,
+    /// max(x, 0).
+    Relu,
+    /// x · relu6(x + 3) / 6.
+    Hswish,
+    /// relu6(x + 3) / 6.
+    Hsigmoid,
+}
+
+impl Activation {
+    /// The code the shaders switch on.
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::None => 0,
+            Activation::Relu => 1,
+            Activation::Hswish => 2,
+            Activation::Hsigmoid => 3,
+        }
+    }
+
+    /// Applies the activation in f64 (the reference).
+    pub fn apply(self, x: f64) -> f64 {
+        let relu6 = |v: f64| v.clamp(0.0, 6.0);
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Hswish => x * relu6(x + 3.0) / 6.0,
+            Activation::Hsigmoid => relu6(x + 3.0) / 6.0,
+        }
+    }
+
+    /// All activations.
+    pub const ALL: [Activation; 4] = [
+        Activation::None,
+        Activation::Relu,
+        Activation::Hswish,
+        Activation::Hsigmoid,
+    ];
+}

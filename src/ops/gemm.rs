@@ -1,0 +1,228 @@
+//! Stage-masked GEMM for 1×1 convs and linear layers (`shaders/gemm.wgsl`, DESIGN §2).
+//!
+//! `y[b, o, p] = act(scale[o] · Σ_{k < c_s(in)} w[o, k] · x[b, k, p] + shift[o]) (+ res[b, o, p])`
+//! for output row o of stage s: block-lower-triangular in stage blocks, never reading the
+//! input channels of later stages. Rows of an inactive stage copy the residual
+//! (`pass_through`) or are 0.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{active_mask, check_buffer, check_len, to_u32, Activation};
+use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, Kernel};
+use crate::space::StageCuts;
+
+/// Shapes and options of one masked GEMM.
+#[derive(Clone, Debug)]
+pub struct GemmSpec {
+    /// Batch size B.
+    pub batch: usize,
+    /// Output channels O (rows of `w`).
+    pub rows: usize,
+    /// Input channels I (columns of `w`).
+    pub depth: usize,
+    /// Pixels per channel P = H·W (1 for a linear layer).
+    pub cols: usize,
+    /// Stage cuts of the output axis (width O).
+    pub out_cuts: StageCuts,
+    /// Stage cuts of the input axis (width I), same number of stages.
+    pub in_cuts: StageCuts,
+    /// Activation after the affine.
+    pub act: Activation,
+    /// Whether a residual `[B, O, P]` is added after the activation.
+    pub residual: bool,
+    /// Per stage: does it run? Inactive rows do no work.
+    pub active: Vec<bool>,
+    /// Inactive rows copy the residual (true) or are 0 (false).
+    pub pass_through: bool,
+}
+
+impl GemmSpec {
+    /// A dense, unmasked GEMM (S = 1, no residual).
+    pub fn dense(batch: usize, rows: usize, depth: usize, cols: usize, act: Activation) -> Result<Self> {
+        Ok(GemmSpec {
+            batch,
+            rows,
+            depth,
+            cols,
+            out_cuts: StageCuts::single(to_u32("rows", rows)?)?,
+            in_cuts: StageCuts::single(to_u32("depth", depth)?)?,
+            act,
+            residual: false,
+            active: vec![true],
+            pass_through: false,
+        })
+    }
+
+    /// Checks the spec's internal consistency.
+    pub fn validate(&self) -> Result<()> {
+        let s = self.out_cuts.stages();
+        if self.batch == 0 || self.cols == 0 {
+            return Err(Error::config("gemm", "batch and cols must be positive"));
+        }
+        if self.out_cuts.width() as usize != self.rows {
+            return Err(Error::config("gemm.out_cuts", format!("width {} ≠ rows {}", self.out_cuts.width(), self.rows)));
+        }
+        if self.in_cuts.width() as usize != self.depth {
+            return Err(Error::config("gemm.in_cuts", format!("width {} ≠ depth {}", self.in_cuts.width(), self.depth)));
+        }
+        if self.in_cuts.stages() != s || self.active.len() != s {
+            return Err(Error::config(
+                "gemm.stages",
+                format!("out {s}, in {}, active {} stages differ", self.in_cuts.stages(), self.active.len()),
+            ));
+        }
+        if self.pass_through && !self.residual {
+            return Err(Error::config("gemm.pass_through", "needs a residual"));
+        }
+        Ok(())
+    }
+
+    /// Elements of x, w, affine and y.
+    pub fn lens(&self) -> (usize, usize, usize, usize) {
+        (
+            self.batch * self.depth * self.cols,
+            self.rows * self.depth,
+            2 * self.rows,
+            self.batch * self.rows * self.cols,
+        )
+    }
+
+    /// Multiply-accumulates the masked GEMM performs (active stages only).
+    pub fn macs(&self) -> usize {
+        (0..self.out_cuts.stages())
+            .filter(|&s| self.active[s])
+            .map(|s| self.out_cuts.range(s).len() * self.in_cuts.end(s) as usize)
+            .sum::<usize>()
+            * self.batch
+            * self.cols
+    }
+}
+
+/// The reference: f64 accumulation, bounded reduction per stage, selection for gating.
+pub fn gemm_reference(spec: &GemmSpec, x: &[f32], w: &[f32], affine: &[f32], res: Option<&[f32]>) -> Result<Vec<f32>> {
+    spec.validate()?;
+    let (nx, nw, na, ny) = spec.lens();
+    check_len("gemm", "x", x.len(), nx)?;
+    check_len("gemm", "w", w.len(), nw)?;
+    check_len("gemm", "affine", affine.len(), na)?;
+    let res = match (spec.residual, res) {
+        (true, Some(r)) => {
+            check_len("gemm", "residual", r.len(), ny)?;
+            Some(r)
+        }
+        (true, None) => return Err(Error::config("gemm.residual", "spec wants a residual, none given")),
+        (false, _) => None,
+    };
+    let (o_n, i_n, p_n) = (spec.rows, spec.depth, spec.cols);
+    let mut y = vec![0f32; ny];
+    for b in 0..spec.batch {
+        for o in 0..o_n {
+            let s = spec.out_cuts.stage_of(o);
+            let lim = spec.in_cuts.end(s) as usize;
+            for p in 0..p_n {
+                let at = (b * o_n + o) * p_n + p;
+                y[at] = if spec.active[s] {
+                    let acc: f64 = (0..lim)
+                        .map(|k| f64::from(w[o * i_n + k]) * f64::from(x[(b * i_n + k) * p_n + p]))
+                        .sum();
+                    let v = spec.act.apply(acc * f64::from(affine[o]) + f64::from(affine[o_n + o]));
+                    (v + res.map_or(0.0, |r| f64::from(r[at]))) as f32
+                } else if spec.pass_through {
+                    res.map_or(0.0, |r| r[at])
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    Ok(y)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    depth: u32,
+    cols: u32,
+    stages: u32,
+    act: u32,
+    has_res: u32,
+    active_mask: u32,
+    pass_through: u32,
+    x_sk: u32,
+    x_sp: u32,
+    x_sb: u32,
+    y_so: u32,
+    y_sp: u32,
+    y_sb: u32,
+    pad: [u32; 2],
+    out_cuts: [[u32; 4]; 2],
+    in_cuts: [[u32; 4]; 2],
+}
+
+/// Records the GEMM. `res` is required iff `spec.residual`. A linear layer (P = 1) runs with
+/// the batch as the column axis.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_gemm(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    spec: &GemmSpec,
+    x: &wgpu::Buffer,
+    w: &wgpu::Buffer,
+    affine: &wgpu::Buffer,
+    res: Option<&wgpu::Buffer>,
+    y: &wgpu::Buffer,
+) -> Result<()> {
+    spec.validate()?;
+    let (nx, nw, na, ny) = spec.lens();
+    check_buffer("gemm", "x", x, nx)?;
+    check_buffer("gemm", "w", w, nw)?;
+    check_buffer("gemm", "affine", affine, na)?;
+    check_buffer("gemm", "y", y, ny)?;
+    let res = match (spec.residual, res) {
+        (true, Some(r)) => {
+            check_buffer("gemm", "residual", r, ny)?;
+            r
+        }
+        (true, None) => return Err(Error::config("gemm.residual", "spec wants a residual, none given")),
+        (false, _) => ctx.unused_binding(),
+    };
+    let (rows, depth, cols) = (to_u32("rows", spec.rows)?, to_u32("depth", spec.depth)?, to_u32("cols", spec.cols)?);
+    to_u32("x", nx)?;
+    to_u32("y", ny)?;
+    let batch = to_u32("batch", spec.batch)?;
+    // Linear layers: columns are the samples; 1×1 convs: columns are pixels, batch on z.
+    let (cols_eff, z, x_sk, x_sp, x_sb, y_so, y_sp, y_sb) = if spec.cols == 1 {
+        (batch, 1, 1, depth, 0, 1, rows, 0)
+    } else {
+        (cols, batch, cols, 1, depth * cols, cols, 1, rows * cols)
+    };
+    let params = Params {
+        rows,
+        depth,
+        cols: cols_eff,
+        stages: spec.out_cuts.stages() as u32,
+        act: spec.act.code(),
+        has_res: u32::from(spec.residual),
+        active_mask: active_mask(&spec.active),
+        pass_through: u32::from(spec.pass_through),
+        x_sk,
+        x_sp,
+        x_sb,
+        y_so,
+        y_sp,
+        y_sb,
+        pad: [0; 2],
+        out_cuts: spec.out_cuts.padded(),
+        in_cuts: spec.in_cuts.padded(),
+    };
+    let max = ctx.adapter().limits.max_compute_workgroups_per_dimension;
+    let groups = [cols_eff.div_ceil(64), rows.div_ceil(64), z];
+    if groups.iter().any(|&g| g > max) {
+        return Err(Error::config("gemm", format!("dispatch {groups:?} exceeds {max} workgroups per dimension")));
+    }
+    let uniform = ctx.uniform("gemm params", &params);
+    ctx.dispatch(encoder, Kernel::Gemm, &[x, w, affine, res, y, &uniform], groups);
+    Ok(())
+}

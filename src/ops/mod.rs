@@ -1,0 +1,59 @@
+//! The kernels: each op has a spec (shapes and options, validated), a plain-Rust reference that
+//! is the definition (f64 accumulation), and a GPU launcher that records the WGSL kernel from
+//! `shaders/` into a command encoder.
+//!
+//! Layout everywhere: NCHW, `f32`, contiguous; linear layers are `[batch, features]`; a layer's
+//! fused BN / bias is one `affine` tensor `[scale(C), shift(C)]` (a bias is scale 1, shift b).
+
+mod activation;
+pub mod conv;
+pub mod dwconv;
+pub mod gemm;
+pub mod kernel_transform;
+pub mod mbconv;
+pub mod pool;
+pub mod resize;
+pub mod se;
+pub mod softmax;
+
+pub use activation::Activation;
+
+use crate::error::{Error, Result};
+
+/// Checks that a host tensor has exactly `expected` elements.
+pub(crate) fn check_len(op: &'static str, what: &'static str, got: usize, expected: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(Error::Shape { op, what, expected, got })
+    }
+}
+
+/// Checks that a GPU buffer can hold `expected` `f32`/`u32` elements.
+pub(crate) fn check_buffer(
+    op: &'static str,
+    what: &'static str,
+    buffer: &wgpu::Buffer,
+    expected: usize,
+) -> Result<()> {
+    let got = (buffer.size() / 4) as usize;
+    if got >= expected {
+        Ok(())
+    } else {
+        Err(Error::Shape { op, what, expected, got })
+    }
+}
+
+/// Converts a size to the `u32` the shaders take, failing cleanly when it does not fit.
+pub(crate) fn to_u32(field: &'static str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::config(field, format!("{v} exceeds the kernels' 32-bit indexing")))
+}
+
+/// Per-stage activity as the shaders' bit mask (bit s set = stage s runs).
+pub(crate) fn active_mask(active: &[bool]) -> u32 {
+    active
+        .iter()
+        .enumerate()
+        .filter(|(_, &a)| a)
+        .fold(0, |m, (s, _)| m | (1 << s))
+}
