@@ -190,6 +190,7 @@ impl GpuContext {
 }
 
 /// Rank of a device type: lower is preferred.
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
