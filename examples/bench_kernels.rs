@@ -49,11 +49,17 @@ struct Case<'a> {
 }
 
 fn wait(ctx: &GpuContext) {
-    ctx.device.poll(wgpu::PollType::wait_indefinitely()).expect("device lost");
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .expect("device lost");
 }
 
 /// Seconds per repetition of `encode`.
-fn time(ctx: &GpuContext, encode: &dyn Fn(&GpuContext, &mut wgpu::CommandEncoder), min_time: f64) -> f64 {
+fn time(
+    ctx: &GpuContext,
+    encode: &dyn Fn(&GpuContext, &mut wgpu::CommandEncoder),
+    min_time: f64,
+) -> f64 {
     let run = |reps: usize| {
         let mut enc = ctx.encoder();
         for _ in 0..reps {
@@ -71,7 +77,17 @@ fn time(ctx: &GpuContext, encode: &dyn Fn(&GpuContext, &mut wgpu::CommandEncoder
     run(reps) / reps as f64
 }
 
-fn gemm_case<'a>(ctx: &GpuContext, rng: &mut SmallRng, b: usize, o: usize, i: usize, hw: usize, stages: &[f64], res: bool) -> Case<'a> {
+#[allow(clippy::too_many_arguments)]
+fn gemm_case<'a>(
+    ctx: &GpuContext,
+    rng: &mut SmallRng,
+    b: usize,
+    o: usize,
+    i: usize,
+    hw: usize,
+    stages: &[f64],
+    res: bool,
+) -> Case<'a> {
     let mut spec = GemmSpec::dense(b, o, i, hw, Activation::Hswish).unwrap();
     spec.out_cuts = stage_cuts(o as u32, stages).unwrap();
     spec.in_cuts = stage_cuts(i as u32, stages).unwrap();
@@ -85,9 +101,16 @@ fn gemm_case<'a>(ctx: &GpuContext, rng: &mut SmallRng, b: usize, o: usize, i: us
     let y = ctx.storage("y", ny);
     let macs = spec.macs() as f64;
     let bytes = 4.0 * (nx + nw + ny * if res { 2 } else { 1 }) as f64;
-    let masked = if stages.is_empty() { String::new() } else { format!(" S{}", stages.len() + 1) };
+    let masked = if stages.is_empty() {
+        String::new()
+    } else {
+        format!(" S{}", stages.len() + 1)
+    };
     Case {
-        name: format!("1x1 conv {i}→{o} @{hw}px{masked}{}", if res { " +res" } else { "" }),
+        name: format!(
+            "1x1 conv {i}→{o} @{hw}px{masked}{}",
+            if res { " +res" } else { "" }
+        ),
         flops: 2.0 * macs,
         bytes,
         encode: Box::new(move |ctx, enc| {
@@ -96,7 +119,15 @@ fn gemm_case<'a>(ctx: &GpuContext, rng: &mut SmallRng, b: usize, o: usize, i: us
     }
 }
 
-fn dw_case<'a>(ctx: &GpuContext, rng: &mut SmallRng, b: usize, c: usize, size: usize, k: usize, stride: usize) -> Case<'a> {
+fn dw_case<'a>(
+    ctx: &GpuContext,
+    rng: &mut SmallRng,
+    b: usize,
+    c: usize,
+    size: usize,
+    k: usize,
+    stride: usize,
+) -> Case<'a> {
     let spec = DwConvSpec {
         batch: b,
         channels: c,
@@ -124,20 +155,34 @@ fn dw_case<'a>(ctx: &GpuContext, rng: &mut SmallRng, b: usize, c: usize, size: u
 
 fn main() {
     let args = Args::parse();
-    let ctx = pollster::block_on(GpuContext::new(&GpuOptions { backends: None, adapter: args.adapter.clone() }))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = pollster::block_on(GpuContext::new(&GpuOptions {
+        backends: None,
+        adapter: args.adapter.clone(),
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
     let info = ctx.adapter();
-    println!("adapter: {} ({}, {}, driver {})", info.name, info.backend, info.device_type, info.driver);
+    println!(
+        "adapter: {} ({}, {}, driver {})",
+        info.name, info.backend, info.device_type, info.driver
+    );
 
     // Copy bandwidth: 64 MiB buffer → buffer (read + write counted).
     let n = 16 << 20;
     let src = ctx.storage("copy src", n);
     let dst = ctx.storage("copy dst", n);
-    let copy = |_: &GpuContext, enc: &mut wgpu::CommandEncoder| enc.copy_buffer_to_buffer(&src, 0, &dst, 0, None);
+    let copy = |_: &GpuContext, enc: &mut wgpu::CommandEncoder| {
+        enc.copy_buffer_to_buffer(&src, 0, &dst, 0, None)
+    };
     let t = time(&ctx, &copy, args.min_time);
-    println!("copy bandwidth: {:.1} GB/s (64 MiB buffer copy, read + write)\n", 2.0 * 4.0 * n as f64 / t / 1e9);
+    println!(
+        "copy bandwidth: {:.1} GB/s (64 MiB buffer copy, read + write)\n",
+        2.0 * 4.0 * n as f64 / t / 1e9
+    );
 
-    println!("{:<40} {:>5} {:>11} {:>9} {:>8}", "kernel", "batch", "time (ms)", "GFLOP/s", "GB/s");
+    println!(
+        "{:<40} {:>5} {:>11} {:>9} {:>8}",
+        "kernel", "batch", "time (ms)", "GFLOP/s", "GB/s"
+    );
     let mut rng = SmallRng::seed_from_u64(7);
     for &b in &args.batches {
         let mut cases = vec![
@@ -149,7 +194,16 @@ fn main() {
             dw_case(&ctx, &mut rng, b, 144, 56, 5, 2),
             gemm_case(&ctx, &mut rng, b, 1000, 1280, 1, &[], false),
         ];
-        let stem = ConvSpec { batch: b, in_channels: 3, height: 224, width: 224, out_channels: 16, kernel: 3, stride: 2, act: Activation::Hswish };
+        let stem = ConvSpec {
+            batch: b,
+            in_channels: 3,
+            height: 224,
+            width: 224,
+            out_channels: 16,
+            kernel: 3,
+            stride: 2,
+            act: Activation::Hswish,
+        };
         let (nx, nw, _, ny) = stem.lens();
         let (sx, sw, sa, sy) = (
             ctx.upload_f32("x", &random_vec(&mut rng, nx)),
@@ -161,10 +215,15 @@ fn main() {
             name: "stem 3x3 s2 3→16 @224x224".into(),
             flops: 2.0 * (ny * 27) as f64,
             bytes: 4.0 * (nx + nw + ny) as f64,
-            encode: Box::new(move |ctx, enc| encode_conv(ctx, enc, &stem, &sx, &sw, &sa, &sy).unwrap()),
+            encode: Box::new(move |ctx, enc| {
+                encode_conv(ctx, enc, &stem, &sx, &sw, &sa, &sy).unwrap()
+            }),
         });
         let rows = b * 144;
-        let (px, py) = (ctx.upload_f32("x", &random_vec(&mut rng, rows * 3136)), ctx.storage("y", rows));
+        let (px, py) = (
+            ctx.upload_f32("x", &random_vec(&mut rng, rows * 3136)),
+            ctx.storage("y", rows),
+        );
         cases.push(Case {
             name: "global pool C144 @56x56".into(),
             flops: (rows * 3136) as f64,
@@ -181,10 +240,21 @@ fn main() {
             name: "softmax 1000 classes".into(),
             flops: 0.0,
             bytes: 4.0 * (b * 2000) as f64,
-            encode: Box::new(move |ctx, enc| encode_softmax(ctx, enc, b, 1000, &lx, &lp, &lc, &lk).unwrap()),
+            encode: Box::new(move |ctx, enc| {
+                encode_softmax(ctx, enc, b, 1000, &lx, &lp, &lc, &lk).unwrap()
+            }),
         });
-        let rs = ResizeSpec { planes: b * 3, in_height: 256, in_width: 256, out_height: 224, out_width: 224 };
-        let (rx, ry) = (ctx.upload_f32("x", &random_vec(&mut rng, b * 3 * 65536)), ctx.storage("y", b * 3 * 50176));
+        let rs = ResizeSpec {
+            planes: b * 3,
+            in_height: 256,
+            in_width: 256,
+            out_height: 224,
+            out_width: 224,
+        };
+        let (rx, ry) = (
+            ctx.upload_f32("x", &random_vec(&mut rng, b * 3 * 65536)),
+            ctx.storage("y", b * 3 * 50176),
+        );
         cases.push(Case {
             name: "bilinear resize 3x256² → 224²".into(),
             flops: 0.0,
@@ -193,8 +263,19 @@ fn main() {
         });
         for case in &cases {
             let t = time(&ctx, &*case.encode, args.min_time);
-            let gflops = if case.flops > 0.0 { format!("{:.1}", case.flops / t / 1e9) } else { "-".into() };
-            println!("{:<40} {:>5} {:>11.3} {:>9} {:>8.1}", case.name, b, t * 1e3, gflops, case.bytes / t / 1e9);
+            let gflops = if case.flops > 0.0 {
+                format!("{:.1}", case.flops / t / 1e9)
+            } else {
+                "-".into()
+            };
+            println!(
+                "{:<40} {:>5} {:>11.3} {:>9} {:>8.1}",
+                case.name,
+                b,
+                t * 1e3,
+                gflops,
+                case.bytes / t / 1e9
+            );
         }
     }
 }

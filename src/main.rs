@@ -52,7 +52,10 @@ fn fresh_seed() -> u64 {
 }
 
 fn selftest(args: SelftestArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let options = GpuOptions { backends: args.device.backend, adapter: args.device.adapter };
+    let options = GpuOptions {
+        backends: args.device.backend,
+        adapter: args.device.adapter,
+    };
     let ctx = pollster::block_on(GpuContext::new(&options))?;
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let report = pollster::block_on(enas4d::selftest::run(&ctx, seed))?;

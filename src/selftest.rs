@@ -17,7 +17,9 @@ use crate::gpu::{AdapterSummary, GpuContext};
 use crate::ops::conv::{conv_reference, encode_conv, ConvSpec};
 use crate::ops::dwconv::{dwconv_reference, encode_dwconv, DwConvSpec};
 use crate::ops::gemm::{encode_gemm, gemm_reference, GemmSpec};
-use crate::ops::kernel_transform::{encode_kernel_transform, kernel_transform_reference, KernelTransformSpec};
+use crate::ops::kernel_transform::{
+    encode_kernel_transform, kernel_transform_reference, KernelTransformSpec,
+};
 use crate::ops::mbconv::{encode_mbconv, mbconv_reference, MbConvSpec, MbConvWeights, DW_STRIDE};
 use crate::ops::pool::{encode_pool, pool_reference};
 use crate::ops::resize::{encode_resize, resize_reference, ResizeSpec};
@@ -95,9 +97,15 @@ pub fn random_affine(rng: &mut SmallRng, c: usize) -> Vec<f32> {
 
 /// Random weights for a block.
 pub fn random_mbconv_weights(rng: &mut SmallRng, spec: &MbConvSpec) -> MbConvWeights<Vec<f32>> {
-    let (cin, mid, cout) = (spec.in_cuts.width() as usize, spec.mid(), spec.out_cuts.width() as usize);
+    let (cin, mid, cout) = (
+        spec.in_cuts.width() as usize,
+        spec.mid(),
+        spec.out_cuts.width() as usize,
+    );
     MbConvWeights {
-        expand: spec.expand.then(|| (random_vec(rng, mid * cin), random_affine(rng, mid))),
+        expand: spec
+            .expand
+            .then(|| (random_vec(rng, mid * cin), random_affine(rng, mid))),
         dw: (random_vec(rng, mid * DW_STRIDE), random_affine(rng, mid)),
         se: spec.se_cuts.as_ref().map(|cuts| {
             let r = cuts.width() as usize;
@@ -133,18 +141,32 @@ pub fn sample_block(batch: usize, size: usize, active: Vec<bool>) -> Result<MbCo
 }
 
 fn row(kernel: &str, case: String, err: f64, bound: f64) -> Row {
-    Row { kernel: kernel.into(), case, max_rel_err: err, bound, pass: err <= bound }
+    Row {
+        kernel: kernel.into(),
+        case,
+        max_rel_err: err,
+        bound,
+        pass: err <= bound,
+    }
 }
 
 async fn check_gemm(ctx: &GpuContext, rng: &mut SmallRng, spec: GemmSpec) -> Result<Row> {
     let (nx, nw, _, ny) = spec.lens();
-    let (x, w, a) = (random_vec(rng, nx), random_vec(rng, nw), random_affine(rng, spec.rows));
+    let (x, w, a) = (
+        random_vec(rng, nx),
+        random_vec(rng, nw),
+        random_affine(rng, spec.rows),
+    );
     let r = spec.residual.then(|| random_vec(rng, ny));
     let want = gemm_reference(&spec, &x, &w, &a, r.as_deref())?;
     let y = ctx.storage("y", ny);
     let rb = r.as_ref().map(|r| ctx.upload_f32("res", r));
     let mut enc = ctx.encoder();
-    let (xb, wb, ab) = (ctx.upload_f32("x", &x), ctx.upload_f32("w", &w), ctx.upload_f32("a", &a));
+    let (xb, wb, ab) = (
+        ctx.upload_f32("x", &x),
+        ctx.upload_f32("w", &w),
+        ctx.upload_f32("a", &a),
+    );
     encode_gemm(ctx, &mut enc, &spec, &xb, &wb, &ab, rb.as_ref(), &y)?;
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
@@ -157,18 +179,30 @@ async fn check_gemm(ctx: &GpuContext, rng: &mut SmallRng, spec: GemmSpec) -> Res
         spec.out_cuts.stages(),
         spec.act,
         if spec.residual { " +res" } else { "" },
-        if spec.active.iter().all(|&a| a) { "" } else { " gated" },
+        if spec.active.iter().all(|&a| a) {
+            ""
+        } else {
+            " gated"
+        },
     );
     Ok(row("gemm", case, max_rel_err(&got, &want), SUM_BOUND))
 }
 
 async fn check_dwconv(ctx: &GpuContext, rng: &mut SmallRng, spec: DwConvSpec) -> Result<Row> {
     let (nx, nw, _, ny) = spec.lens();
-    let (x, w, a) = (random_vec(rng, nx), random_vec(rng, nw), random_affine(rng, spec.channels));
+    let (x, w, a) = (
+        random_vec(rng, nx),
+        random_vec(rng, nw),
+        random_affine(rng, spec.channels),
+    );
     let want = dwconv_reference(&spec, &x, &w, &a)?;
     let y = ctx.storage("y", ny);
     let mut enc = ctx.encoder();
-    let (xb, wb, ab) = (ctx.upload_f32("x", &x), ctx.upload_f32("w", &w), ctx.upload_f32("a", &a));
+    let (xb, wb, ab) = (
+        ctx.upload_f32("x", &x),
+        ctx.upload_f32("w", &w),
+        ctx.upload_f32("a", &a),
+    );
     encode_dwconv(ctx, &mut enc, &spec, &xb, &wb, &ab, &y)?;
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
@@ -180,12 +214,20 @@ async fn check_dwconv(ctx: &GpuContext, rng: &mut SmallRng, spec: DwConvSpec) ->
         spec.width,
         spec.stride,
         spec.kernels,
-        if spec.active.iter().all(|&a| a) { "" } else { " gated" },
+        if spec.active.iter().all(|&a| a) {
+            ""
+        } else {
+            " gated"
+        },
     );
     Ok(row("dwconv", case, max_rel_err(&got, &want), SUM_BOUND))
 }
 
-async fn check_kernel_transform(ctx: &GpuContext, rng: &mut SmallRng, channels: usize) -> Result<Row> {
+async fn check_kernel_transform(
+    ctx: &GpuContext,
+    rng: &mut SmallRng,
+    channels: usize,
+) -> Result<Row> {
     // 7 → 5 → 3 with random (non-identity) matrices, as in training.
     let s75 = KernelTransformSpec::packed(channels, 7);
     let s53 = KernelTransformSpec::packed(channels, 5);
@@ -193,30 +235,56 @@ async fn check_kernel_transform(ctx: &GpuContext, rng: &mut SmallRng, channels: 
     let (m25, m9) = (random_vec(rng, 625), random_vec(rng, 81));
     let want5 = kernel_transform_reference(&s75, &k7, &m25)?;
     let want3 = kernel_transform_reference(&s53, &want5, &m9)?;
-    let (k5, k3) = (ctx.storage("k5", s75.lens().2), ctx.storage("k3", s53.lens().2));
+    let (k5, k3) = (
+        ctx.storage("k5", s75.lens().2),
+        ctx.storage("k3", s53.lens().2),
+    );
     let mut enc = ctx.encoder();
-    let (k7b, m25b, m9b) = (ctx.upload_f32("k7", &k7), ctx.upload_f32("m25", &m25), ctx.upload_f32("m9", &m9));
+    let (k7b, m25b, m9b) = (
+        ctx.upload_f32("k7", &k7),
+        ctx.upload_f32("m25", &m25),
+        ctx.upload_f32("m9", &m9),
+    );
     encode_kernel_transform(ctx, &mut enc, &s75, &k7b, &m25b, &k5)?;
     encode_kernel_transform(ctx, &mut enc, &s53, &k5, &m9b, &k3)?;
     ctx.submit(enc);
     let (got5, got3) = (ctx.read_f32(&k5).await?, ctx.read_f32(&k3).await?);
     let err = max_rel_err(&got5, &want5).max(max_rel_err(&got3, &want3));
-    Ok(row("kernel_transform", format!("C{channels} 7→5→3"), err, SUM_BOUND))
+    Ok(row(
+        "kernel_transform",
+        format!("C{channels} 7→5→3"),
+        err,
+        SUM_BOUND,
+    ))
 }
 
 async fn check_conv(ctx: &GpuContext, rng: &mut SmallRng, spec: ConvSpec) -> Result<Row> {
     let (nx, nw, _, ny) = spec.lens();
-    let (x, w, a) = (random_vec(rng, nx), random_vec(rng, nw), random_affine(rng, spec.out_channels));
+    let (x, w, a) = (
+        random_vec(rng, nx),
+        random_vec(rng, nw),
+        random_affine(rng, spec.out_channels),
+    );
     let want = conv_reference(&spec, &x, &w, &a)?;
     let y = ctx.storage("y", ny);
     let mut enc = ctx.encoder();
-    let (xb, wb, ab) = (ctx.upload_f32("x", &x), ctx.upload_f32("w", &w), ctx.upload_f32("a", &a));
+    let (xb, wb, ab) = (
+        ctx.upload_f32("x", &x),
+        ctx.upload_f32("w", &w),
+        ctx.upload_f32("a", &a),
+    );
     encode_conv(ctx, &mut enc, &spec, &xb, &wb, &ab, &y)?;
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
     let case = format!(
         "B{} {}→{} {}x{} k{} s{}",
-        spec.batch, spec.in_channels, spec.out_channels, spec.height, spec.width, spec.kernel, spec.stride
+        spec.batch,
+        spec.in_channels,
+        spec.out_channels,
+        spec.height,
+        spec.width,
+        spec.kernel,
+        spec.stride
     );
     Ok(row("stem_conv", case, max_rel_err(&got, &want), SUM_BOUND))
 }
@@ -230,7 +298,12 @@ async fn check_pool(ctx: &GpuContext, rng: &mut SmallRng, rows: usize, size: usi
     encode_pool(ctx, &mut enc, rows, size, &xb, &y)?;
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
-    Ok(row("pool", format!("rows{rows} size{size}"), max_rel_err(&got, &want), SUM_BOUND))
+    Ok(row(
+        "pool",
+        format!("rows{rows} size{size}"),
+        max_rel_err(&got, &want),
+        SUM_BOUND,
+    ))
 }
 
 async fn check_se(ctx: &GpuContext, rng: &mut SmallRng, spec: SeSpec) -> Result<Row> {
@@ -249,14 +322,33 @@ async fn check_se(ctx: &GpuContext, rng: &mut SmallRng, spec: SeSpec) -> Result<
     encode_se(ctx, &mut enc, &spec, &xb, &w.upload(ctx), &y)?;
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
-    let case = format!("B{} C{} R{} HW{} S{}", spec.batch, c, r, spec.size, spec.cuts.stages());
+    let case = format!(
+        "B{} C{} R{} HW{} S{}",
+        spec.batch,
+        c,
+        r,
+        spec.size,
+        spec.cuts.stages()
+    );
     Ok(row("se", case, max_rel_err(&got, &want), SUM_BOUND))
 }
 
-async fn check_softmax(ctx: &GpuContext, rng: &mut SmallRng, rows: usize, classes: usize) -> Result<Vec<Row>> {
-    let logits: Vec<f32> = random_vec(rng, rows * classes).iter().map(|v| v * 8.0).collect();
+async fn check_softmax(
+    ctx: &GpuContext,
+    rng: &mut SmallRng,
+    rows: usize,
+    classes: usize,
+) -> Result<Vec<Row>> {
+    let logits: Vec<f32> = random_vec(rng, rows * classes)
+        .iter()
+        .map(|v| v * 8.0)
+        .collect();
     let want = softmax_reference(rows, classes, &logits)?;
-    let (probs, conf, class) = (ctx.storage("p", rows * classes), ctx.storage("c", rows), ctx.storage("k", rows));
+    let (probs, conf, class) = (
+        ctx.storage("p", rows * classes),
+        ctx.storage("c", rows),
+        ctx.storage("k", rows),
+    );
     let mut enc = ctx.encoder();
     let lb = ctx.upload_f32("logits", &logits);
     encode_softmax(ctx, &mut enc, rows, classes, &lb, &probs, &conf, &class)?;
@@ -265,11 +357,20 @@ async fn check_softmax(ctx: &GpuContext, rng: &mut SmallRng, rows: usize, classe
     let got_c = ctx.read_f32(&conf).await?;
     let got_k = ctx.read_u32(&class).await?;
     let err = max_rel_err(&got_p, &want.probs).max(max_rel_err(&got_c, &want.confidence));
-    let wrong = got_k.iter().zip(&want.class).filter(|(a, b)| a != b).count();
+    let wrong = got_k
+        .iter()
+        .zip(&want.class)
+        .filter(|(a, b)| a != b)
+        .count();
     let case = format!("rows{rows} classes{classes}");
     Ok(vec![
         row("softmax", case.clone(), err, SUM_BOUND),
-        row("softmax", format!("{case} arg-max mismatches"), wrong as f64, 0.0),
+        row(
+            "softmax",
+            format!("{case} arg-max mismatches"),
+            wrong as f64,
+            0.0,
+        ),
     ])
 }
 
@@ -336,7 +437,14 @@ fn gemm_spec(
     })
 }
 
-fn dw_spec(batch: usize, channels: usize, size: usize, stride: usize, kernels: Vec<usize>, active: Vec<bool>) -> Result<DwConvSpec> {
+fn dw_spec(
+    batch: usize,
+    channels: usize,
+    size: usize,
+    stride: usize,
+    kernels: Vec<usize>,
+    active: Vec<bool>,
+) -> Result<DwConvSpec> {
     let p: &[f64] = match kernels.len() {
         1 => &[],
         2 => &[0.5],
@@ -362,27 +470,108 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
     let rng = &mut rng;
     let t = true;
     let mut rows = vec![
-        check_gemm(ctx, rng, gemm_spec(2, (37, 29, 45), &[], Activation::Hswish, true, vec![t])?).await?,
-        check_gemm(ctx, rng, gemm_spec(3, (50, 36, 33), &[0.375, 0.625], Activation::Relu, false, vec![t; 3])?).await?,
-        check_gemm(ctx, rng, gemm_spec(2, (44, 44, 81), &[0.25, 0.5], Activation::None, true, vec![t, false, t])?).await?,
-        check_gemm(ctx, rng, gemm_spec(2, (144, 24, 97), &[0.25, 0.5, 0.75], Activation::Hsigmoid, false, vec![t; 4])?).await?,
-        check_gemm(ctx, rng, gemm_spec(5, (10, 67, 1), &[], Activation::None, false, vec![t])?).await?,
-        check_gemm(ctx, rng, gemm_spec(7, (70, 130, 1), &[0.5], Activation::Hswish, false, vec![t; 2])?).await?,
+        check_gemm(
+            ctx,
+            rng,
+            gemm_spec(2, (37, 29, 45), &[], Activation::Hswish, true, vec![t])?,
+        )
+        .await?,
+        check_gemm(
+            ctx,
+            rng,
+            gemm_spec(
+                3,
+                (50, 36, 33),
+                &[0.375, 0.625],
+                Activation::Relu,
+                false,
+                vec![t; 3],
+            )?,
+        )
+        .await?,
+        check_gemm(
+            ctx,
+            rng,
+            gemm_spec(
+                2,
+                (44, 44, 81),
+                &[0.25, 0.5],
+                Activation::None,
+                true,
+                vec![t, false, t],
+            )?,
+        )
+        .await?,
+        check_gemm(
+            ctx,
+            rng,
+            gemm_spec(
+                2,
+                (144, 24, 97),
+                &[0.25, 0.5, 0.75],
+                Activation::Hsigmoid,
+                false,
+                vec![t; 4],
+            )?,
+        )
+        .await?,
+        check_gemm(
+            ctx,
+            rng,
+            gemm_spec(5, (10, 67, 1), &[], Activation::None, false, vec![t])?,
+        )
+        .await?,
+        check_gemm(
+            ctx,
+            rng,
+            gemm_spec(
+                7,
+                (70, 130, 1),
+                &[0.5],
+                Activation::Hswish,
+                false,
+                vec![t; 2],
+            )?,
+        )
+        .await?,
         check_dwconv(ctx, rng, dw_spec(2, 30, 13, 1, vec![3, 5, 7], vec![t; 3])?).await?,
         check_dwconv(ctx, rng, dw_spec(3, 30, 13, 2, vec![7, 3, 5], vec![t; 3])?).await?,
         check_dwconv(ctx, rng, dw_spec(2, 21, 9, 2, vec![5], vec![t])?).await?,
-        check_dwconv(ctx, rng, dw_spec(2, 36, 7, 1, vec![5, 7, 3], vec![t, false, t])?).await?,
+        check_dwconv(
+            ctx,
+            rng,
+            dw_spec(2, 36, 7, 1, vec![5, 7, 3], vec![t, false, t])?,
+        )
+        .await?,
         check_kernel_transform(ctx, rng, 19).await?,
         check_conv(
             ctx,
             rng,
-            ConvSpec { batch: 2, in_channels: 3, height: 23, width: 21, out_channels: 16, kernel: 3, stride: 2, act: Activation::Hswish },
+            ConvSpec {
+                batch: 2,
+                in_channels: 3,
+                height: 23,
+                width: 21,
+                out_channels: 16,
+                kernel: 3,
+                stride: 2,
+                act: Activation::Hswish,
+            },
         )
         .await?,
         check_conv(
             ctx,
             rng,
-            ConvSpec { batch: 3, in_channels: 3, height: 9, width: 11, out_channels: 13, kernel: 3, stride: 1, act: Activation::Relu },
+            ConvSpec {
+                batch: 3,
+                in_channels: 3,
+                height: 9,
+                width: 11,
+                out_channels: 13,
+                kernel: 3,
+                stride: 1,
+                act: Activation::Relu,
+            },
         )
         .await?,
         check_pool(ctx, rng, 37, 169).await?,
@@ -401,13 +590,24 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
     rows.push(check_se(ctx, rng, se).await?);
     rows.extend(check_softmax(ctx, rng, 33, 10).await?);
     rows.extend(check_softmax(ctx, rng, 5, 1000).await?);
-    let resize = |planes, ih, iw, oh, ow| ResizeSpec { planes, in_height: ih, in_width: iw, out_height: oh, out_width: ow };
+    let resize = |planes, ih, iw, oh, ow| ResizeSpec {
+        planes,
+        in_height: ih,
+        in_width: iw,
+        out_height: oh,
+        out_width: ow,
+    };
     rows.push(check_resize(ctx, rng, resize(6, 28, 28, 32, 32)).await?);
     rows.push(check_resize(ctx, rng, resize(3, 37, 23, 20, 20)).await?);
     rows.push(check_mbconv(ctx, rng, sample_block(2, 9, vec![t; 3])?).await?);
     rows.push(check_mbconv(ctx, rng, sample_block(2, 7, vec![t, false, t])?).await?);
     let passed = rows.iter().all(|r| r.pass);
-    Ok(Report { adapter: ctx.adapter().clone(), seed, rows, passed })
+    Ok(Report {
+        adapter: ctx.adapter().clone(),
+        seed,
+        rows,
+        passed,
+    })
 }
 
 /// The report as an aligned text table.
@@ -427,7 +627,10 @@ pub fn format_report(report: &Report) -> String {
         a.limits.max_compute_workgroups_per_dimension,
         report.seed
     );
-    out += &format!("{:<18} {:<44} {:>12} {:>8}  result\n", "kernel", "case", "max rel err", "bound");
+    out += &format!(
+        "{:<18} {:<44} {:>12} {:>8}  result\n",
+        "kernel", "case", "max rel err", "bound"
+    );
     for r in &report.rows {
         out += &format!(
             "{:<18} {:<44} {:>12.3e} {:>8.0e}  {}\n",
@@ -439,7 +642,11 @@ pub fn format_report(report: &Report) -> String {
         );
     }
     let failed = report.rows.iter().filter(|r| !r.pass).count();
-    out += &format!("\n{} passed, {} failed\n", report.rows.len() - failed, failed);
+    out += &format!(
+        "\n{} passed, {} failed\n",
+        report.rows.len() - failed,
+        failed
+    );
     out
 }
 

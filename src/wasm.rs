@@ -9,10 +9,15 @@ use crate::gpu::{GpuContext, GpuOptions};
 #[wasm_bindgen]
 pub async fn selftest() -> Result<String, JsError> {
     console_error_panic_hook::set_once();
-    let ctx = GpuContext::new(&GpuOptions { backends: Some("webgpu".into()), adapter: None })
+    let ctx = GpuContext::new(&GpuOptions {
+        backends: Some("webgpu".into()),
+        adapter: None,
+    })
+    .await
+    .map_err(|e| JsError::new(&e.to_string()))?;
+    let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+    let report = crate::selftest::run(&ctx, seed)
         .await
         .map_err(|e| JsError::new(&e.to_string()))?;
-    let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
-    let report = crate::selftest::run(&ctx, seed).await.map_err(|e| JsError::new(&e.to_string()))?;
     serde_json::to_string(&report).map_err(|e| JsError::new(&e.to_string()))
 }

@@ -35,7 +35,14 @@ fn poison(v: &mut f32, kind: Poison, rng: &mut SmallRng) {
 
 /// Perturbs the entries of a `[rows, cols]` matrix that a stage ≤ s row must not read: rows of
 /// later stages, and the upper blocks (columns of later stages) of earlier rows.
-fn poison_matrix(w: &mut [f32], rows: &StageCuts, cols: &StageCuts, s: usize, kind: Poison, rng: &mut SmallRng) {
+fn poison_matrix(
+    w: &mut [f32],
+    rows: &StageCuts,
+    cols: &StageCuts,
+    s: usize,
+    kind: Poison,
+    rng: &mut SmallRng,
+) {
     let n = cols.width() as usize;
     for (i, v) in w.iter_mut().enumerate() {
         if rows.stage_of(i / n) > s || cols.stage_of(i % n) > s {
@@ -45,7 +52,14 @@ fn poison_matrix(w: &mut [f32], rows: &StageCuts, cols: &StageCuts, s: usize, ki
 }
 
 /// Perturbs per-channel tensors laid out `[.., C, stride]` (or affines `[scale(C), shift(C)]`).
-fn poison_channels(v: &mut [f32], cuts: &StageCuts, per: usize, s: usize, kind: Poison, rng: &mut SmallRng) {
+fn poison_channels(
+    v: &mut [f32],
+    cuts: &StageCuts,
+    per: usize,
+    s: usize,
+    kind: Poison,
+    rng: &mut SmallRng,
+) {
     let c = cuts.width() as usize;
     for (i, x) in v.iter_mut().enumerate() {
         if cuts.stage_of((i / per) % c) > s {
@@ -68,7 +82,14 @@ fn perturb(
 ) -> (Vec<f32>, MbConvWeights<Vec<f32>>) {
     let mut x = x.to_vec();
     let mut w = w.clone();
-    poison_channels(&mut x, &spec.in_cuts, spec.height * spec.width, s, kind, rng);
+    poison_channels(
+        &mut x,
+        &spec.in_cuts,
+        spec.height * spec.width,
+        s,
+        kind,
+        rng,
+    );
     if let Some((ew, ea)) = w.expand.as_mut() {
         poison_matrix(ew, &spec.mid_cuts, &spec.in_cuts, s, kind, rng);
         poison_affine(ea, &spec.mid_cuts, s, kind, rng);
@@ -81,7 +102,14 @@ fn perturb(
         poison_matrix(&mut se.expand_w, &spec.mid_cuts, red, s, kind, rng);
         poison_affine(&mut se.expand_affine, &spec.mid_cuts, s, kind, rng);
     }
-    poison_matrix(&mut w.project.0, &spec.out_cuts, &spec.mid_cuts, s, kind, rng);
+    poison_matrix(
+        &mut w.project.0,
+        &spec.out_cuts,
+        &spec.mid_cuts,
+        s,
+        kind,
+        rng,
+    );
     poison_affine(&mut w.project.1, &spec.out_cuts, s, kind, rng);
     (x, w)
 }
@@ -100,17 +128,28 @@ fn run_cpu(spec: &MbConvSpec, x: &[f32], w: &MbConvWeights<Vec<f32>>) -> Vec<f32
 }
 
 /// Checks causality for every stage boundary, perturbation kind and gating pattern.
-fn check(run: fn(&MbConvSpec, &[f32], &MbConvWeights<Vec<f32>>) -> Vec<f32>, device: &str) {
+/// Runs one block: the CPU reference or the GPU kernels.
+type Runner = fn(&MbConvSpec, &[f32], &MbConvWeights<Vec<f32>>) -> Vec<f32>;
+
+fn check(run: Runner, device: &str) {
     let seed = fresh_seed(device);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let patterns = [[true, true, true], [true, false, true], [false, true, true], [true, true, false]];
+    let patterns = [
+        [true, true, true],
+        [true, false, true],
+        [false, true, true],
+        [true, true, false],
+    ];
     for active in patterns {
         let spec = sample_block(2, 7, active.to_vec()).unwrap();
         let plane = spec.out_height() * spec.out_width();
         let weights = random_mbconv_weights(&mut rng, &spec);
         let x = random_vec(&mut rng, spec.lens().0);
         let base = run(&spec, &x, &weights);
-        assert!(base.iter().all(|v| v.is_finite()), "{device}: unperturbed output not finite");
+        assert!(
+            base.iter().all(|v| v.is_finite()),
+            "{device}: unperturbed output not finite"
+        );
         for s in 0..2 {
             let keep = spec.out_cuts.end(s) as usize;
             for kind in [Poison::Noise, Poison::Nan, Poison::Inf] {
@@ -130,7 +169,11 @@ fn check(run: fn(&MbConvSpec, &[f32], &MbConvWeights<Vec<f32>>) -> Vec<f32>, dev
                         later_changed = true;
                     }
                 }
-                assert!(later_changed, "{device} active {active:?} s={} {kind:?}: perturbation had no effect", s + 1);
+                assert!(
+                    later_changed,
+                    "{device} active {active:?} s={} {kind:?}: perturbation had no effect",
+                    s + 1
+                );
             }
         }
     }
@@ -155,7 +198,10 @@ fn should_pass_inactive_stages_through_unchanged() {
     let x = random_vec(&mut rng, spec.lens().0);
     let plane = spec.height * spec.width;
     let stage2 = spec.out_cuts.range(1);
-    for (name, out) in [("cpu", run_cpu(&spec, &x, &w)), ("gpu", run_gpu(&spec, &x, &w))] {
+    for (name, out) in [
+        ("cpu", run_cpu(&spec, &x, &w)),
+        ("gpu", run_gpu(&spec, &x, &w)),
+    ] {
         for (i, (a, b)) in out.iter().zip(&x).enumerate() {
             if stage2.contains(&((i / plane) % 24)) {
                 assert_eq!(a.to_bits(), b.to_bits(), "{name}: element {i}");

@@ -45,7 +45,12 @@ fn should_reject_buffers_too_small_for_the_spec() {
     let y = ctx.storage("y", 2 * 8 * 9);
     let mut enc = ctx.encoder();
     match encode_gemm(ctx, &mut enc, &spec, &x, &w, &a, None, &y) {
-        Err(Error::Shape { op: "gemm", what: "x", expected: 90, got: 89 }) => {}
+        Err(Error::Shape {
+            op: "gemm",
+            what: "x",
+            expected: 90,
+            got: 89,
+        }) => {}
         other => panic!("expected a shape error, got {other:?}"),
     }
     let mut with_res = spec.clone();

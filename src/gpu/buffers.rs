@@ -90,7 +90,11 @@ impl GpuContext {
     /// linear index as `id.x + id.y · num_workgroups.x · LINEAR_WORKGROUP`.
     pub fn linear_groups(&self, threads: usize) -> [u32; 3] {
         let groups = threads.div_ceil(LINEAR_WORKGROUP as usize).max(1);
-        let max = self.adapter().limits.max_compute_workgroups_per_dimension.max(1) as usize;
+        let max = self
+            .adapter()
+            .limits
+            .max_compute_workgroups_per_dimension
+            .max(1) as usize;
         if groups <= max {
             [groups as u32, 1, 1]
         } else {
@@ -102,7 +106,9 @@ impl GpuContext {
     /// A new command encoder.
     pub fn encoder(&self) -> wgpu::CommandEncoder {
         self.device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("enas4d") })
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("enas4d"),
+            })
     }
 
     /// Submits recorded work.

@@ -7,6 +7,6 @@ mod buffers;
 mod context;
 mod pipelines;
 
-pub use context::{AdapterSummary, GpuContext, GpuOptions};
 pub use buffers::LINEAR_WORKGROUP;
+pub use context::{AdapterSummary, GpuContext, GpuOptions};
 pub use pipelines::Kernel;

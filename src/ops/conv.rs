@@ -43,11 +43,17 @@ impl ConvSpec {
 
     /// Checks the spec.
     pub fn validate(&self) -> Result<()> {
-        if self.kernel % 2 == 0 || self.kernel > 7 {
-            return Err(Error::config("conv.kernel", format!("{} is not odd and ≤ 7", self.kernel)));
+        if self.kernel.is_multiple_of(2) || self.kernel > 7 {
+            return Err(Error::config(
+                "conv.kernel",
+                format!("{} is not odd and ≤ 7", self.kernel),
+            ));
         }
         if ![1, 2].contains(&self.stride) {
-            return Err(Error::config("conv.stride", format!("{} is not 1 or 2", self.stride)));
+            return Err(Error::config(
+                "conv.stride",
+                format!("{} is not 1 or 2", self.stride),
+            ));
         }
         if self.batch * self.in_channels * self.height * self.width * self.out_channels == 0 {
             return Err(Error::config("conv", "empty shape"));
@@ -73,7 +79,13 @@ pub fn conv_reference(spec: &ConvSpec, x: &[f32], w: &[f32], affine: &[f32]) -> 
     check_len("conv", "x", x.len(), nx)?;
     check_len("conv", "w", w.len(), nw)?;
     check_len("conv", "affine", affine.len(), na)?;
-    let (ci_n, h, wd, k, st) = (spec.in_channels, spec.height, spec.width, spec.kernel, spec.stride);
+    let (ci_n, h, wd, k, st) = (
+        spec.in_channels,
+        spec.height,
+        spec.width,
+        spec.kernel,
+        spec.stride,
+    );
     let (co_n, ho, wo) = (spec.out_channels, spec.out_height(), spec.out_width());
     let pad = (k / 2) as isize;
     let mut y = vec![0f32; ny];
@@ -99,7 +111,9 @@ pub fn conv_reference(spec: &ConvSpec, x: &[f32], w: &[f32], affine: &[f32]) -> 
                             }
                         }
                     }
-                    let v = spec.act.apply(acc * f64::from(affine[o]) + f64::from(affine[co_n + o]));
+                    let v = spec
+                        .act
+                        .apply(acc * f64::from(affine[o]) + f64::from(affine[co_n + o]));
                     y[((b * co_n + o) * ho + oy) * wo + ox] = v as f32;
                 }
             }
@@ -156,6 +170,11 @@ pub fn encode_conv(
         pad: [0; 2],
     };
     let uniform = ctx.uniform("conv params", &params);
-    ctx.dispatch(encoder, Kernel::StemConv, &[x, w, affine, y, &uniform], ctx.linear_groups(ny));
+    ctx.dispatch(
+        encoder,
+        Kernel::StemConv,
+        &[x, w, affine, y, &uniform],
+        ctx.linear_groups(ny),
+    );
     Ok(())
 }

@@ -51,21 +51,40 @@ impl DwConvSpec {
     pub fn validate(&self) -> Result<()> {
         let s = self.cuts.stages();
         if self.cuts.width() as usize != self.channels {
-            return Err(Error::config("dwconv.cuts", format!("width {} ≠ channels {}", self.cuts.width(), self.channels)));
+            return Err(Error::config(
+                "dwconv.cuts",
+                format!("width {} ≠ channels {}", self.cuts.width(), self.channels),
+            ));
         }
         if self.kernels.len() != s || self.active.len() != s {
-            return Err(Error::config("dwconv.kernels", format!("{} kernels / {} flags for {s} stages", self.kernels.len(), self.active.len())));
+            return Err(Error::config(
+                "dwconv.kernels",
+                format!(
+                    "{} kernels / {} flags for {s} stages",
+                    self.kernels.len(),
+                    self.active.len()
+                ),
+            ));
         }
         for (i, &k) in self.kernels.iter().enumerate() {
             if ![3, 5, 7].contains(&k) {
-                return Err(Error::config(format!("dwconv.kernels[{i}]"), format!("{k} is not 3, 5 or 7")));
+                return Err(Error::config(
+                    format!("dwconv.kernels[{i}]"),
+                    format!("{k} is not 3, 5 or 7"),
+                ));
             }
             if k * k > self.w_stride {
-                return Err(Error::config("dwconv.w_stride", format!("{} < {k}²", self.w_stride)));
+                return Err(Error::config(
+                    "dwconv.w_stride",
+                    format!("{} < {k}²", self.w_stride),
+                ));
             }
         }
         if ![1, 2].contains(&self.stride) {
-            return Err(Error::config("dwconv.stride", format!("{} is not 1 or 2", self.stride)));
+            return Err(Error::config(
+                "dwconv.stride",
+                format!("{} is not 1 or 2", self.stride),
+            ));
         }
         if self.batch == 0 || self.height == 0 || self.width == 0 {
             return Err(Error::config("dwconv", "empty input"));
@@ -85,7 +104,12 @@ impl DwConvSpec {
 }
 
 /// The reference depthwise conv (f64 accumulation).
-pub fn dwconv_reference(spec: &DwConvSpec, x: &[f32], w: &[f32], affine: &[f32]) -> Result<Vec<f32>> {
+pub fn dwconv_reference(
+    spec: &DwConvSpec,
+    x: &[f32],
+    w: &[f32],
+    affine: &[f32],
+) -> Result<Vec<f32>> {
     spec.validate()?;
     let (nx, nw, na, ny) = spec.lens();
     check_len("dwconv", "x", x.len(), nx)?;
@@ -117,10 +141,13 @@ pub fn dwconv_reference(spec: &DwConvSpec, x: &[f32], w: &[f32], affine: &[f32])
                             if ix < 0 || ix >= wd as isize {
                                 continue;
                             }
-                            acc += f64::from(kern[ky * k + kx]) * f64::from(plane[iy as usize * wd + ix as usize]);
+                            acc += f64::from(kern[ky * k + kx])
+                                * f64::from(plane[iy as usize * wd + ix as usize]);
                         }
                     }
-                    let v = spec.act.apply(acc * f64::from(affine[c]) + f64::from(affine[c_n + c]));
+                    let v = spec
+                        .act
+                        .apply(acc * f64::from(affine[c]) + f64::from(affine[c_n + c]));
                     y[((b * c_n + c) * ho + oy) * wo + ox] = v as f32;
                 }
             }
@@ -187,6 +214,11 @@ pub fn encode_dwconv(
         kernels,
     };
     let uniform = ctx.uniform("dwconv params", &params);
-    ctx.dispatch(encoder, Kernel::DwConv, &[x, w, affine, y, &uniform], ctx.linear_groups(ny));
+    ctx.dispatch(
+        encoder,
+        Kernel::DwConv,
+        &[x, w, affine, y, &uniform],
+        ctx.linear_groups(ny),
+    );
     Ok(())
 }

@@ -39,7 +39,13 @@ pub struct GemmSpec {
 
 impl GemmSpec {
     /// A dense, unmasked GEMM (S = 1, no residual).
-    pub fn dense(batch: usize, rows: usize, depth: usize, cols: usize, act: Activation) -> Result<Self> {
+    pub fn dense(
+        batch: usize,
+        rows: usize,
+        depth: usize,
+        cols: usize,
+        act: Activation,
+    ) -> Result<Self> {
         Ok(GemmSpec {
             batch,
             rows,
@@ -61,15 +67,25 @@ impl GemmSpec {
             return Err(Error::config("gemm", "batch and cols must be positive"));
         }
         if self.out_cuts.width() as usize != self.rows {
-            return Err(Error::config("gemm.out_cuts", format!("width {} ≠ rows {}", self.out_cuts.width(), self.rows)));
+            return Err(Error::config(
+                "gemm.out_cuts",
+                format!("width {} ≠ rows {}", self.out_cuts.width(), self.rows),
+            ));
         }
         if self.in_cuts.width() as usize != self.depth {
-            return Err(Error::config("gemm.in_cuts", format!("width {} ≠ depth {}", self.in_cuts.width(), self.depth)));
+            return Err(Error::config(
+                "gemm.in_cuts",
+                format!("width {} ≠ depth {}", self.in_cuts.width(), self.depth),
+            ));
         }
         if self.in_cuts.stages() != s || self.active.len() != s {
             return Err(Error::config(
                 "gemm.stages",
-                format!("out {s}, in {}, active {} stages differ", self.in_cuts.stages(), self.active.len()),
+                format!(
+                    "out {s}, in {}, active {} stages differ",
+                    self.in_cuts.stages(),
+                    self.active.len()
+                ),
             ));
         }
         if self.pass_through && !self.residual {
@@ -100,7 +116,13 @@ impl GemmSpec {
 }
 
 /// The reference: f64 accumulation, bounded reduction per stage, selection for gating.
-pub fn gemm_reference(spec: &GemmSpec, x: &[f32], w: &[f32], affine: &[f32], res: Option<&[f32]>) -> Result<Vec<f32>> {
+pub fn gemm_reference(
+    spec: &GemmSpec,
+    x: &[f32],
+    w: &[f32],
+    affine: &[f32],
+    res: Option<&[f32]>,
+) -> Result<Vec<f32>> {
     spec.validate()?;
     let (nx, nw, na, ny) = spec.lens();
     check_len("gemm", "x", x.len(), nx)?;
@@ -111,7 +133,12 @@ pub fn gemm_reference(spec: &GemmSpec, x: &[f32], w: &[f32], affine: &[f32], res
             check_len("gemm", "residual", r.len(), ny)?;
             Some(r)
         }
-        (true, None) => return Err(Error::config("gemm.residual", "spec wants a residual, none given")),
+        (true, None) => {
+            return Err(Error::config(
+                "gemm.residual",
+                "spec wants a residual, none given",
+            ))
+        }
         (false, _) => None,
     };
     let (o_n, i_n, p_n) = (spec.rows, spec.depth, spec.cols);
@@ -126,7 +153,9 @@ pub fn gemm_reference(spec: &GemmSpec, x: &[f32], w: &[f32], affine: &[f32], res
                     let acc: f64 = (0..lim)
                         .map(|k| f64::from(w[o * i_n + k]) * f64::from(x[(b * i_n + k) * p_n + p]))
                         .sum();
-                    let v = spec.act.apply(acc * f64::from(affine[o]) + f64::from(affine[o_n + o]));
+                    let v = spec
+                        .act
+                        .apply(acc * f64::from(affine[o]) + f64::from(affine[o_n + o]));
                     (v + res.map_or(0.0, |r| f64::from(r[at]))) as f32
                 } else if spec.pass_through {
                     res.map_or(0.0, |r| r[at])
@@ -185,10 +214,19 @@ pub fn encode_gemm(
             check_buffer("gemm", "residual", r, ny)?;
             r
         }
-        (true, None) => return Err(Error::config("gemm.residual", "spec wants a residual, none given")),
+        (true, None) => {
+            return Err(Error::config(
+                "gemm.residual",
+                "spec wants a residual, none given",
+            ))
+        }
         (false, _) => ctx.unused_binding(),
     };
-    let (rows, depth, cols) = (to_u32("rows", spec.rows)?, to_u32("depth", spec.depth)?, to_u32("cols", spec.cols)?);
+    let (rows, depth, cols) = (
+        to_u32("rows", spec.rows)?,
+        to_u32("depth", spec.depth)?,
+        to_u32("cols", spec.cols)?,
+    );
     to_u32("x", nx)?;
     to_u32("y", ny)?;
     let batch = to_u32("batch", spec.batch)?;
@@ -220,9 +258,17 @@ pub fn encode_gemm(
     let max = ctx.adapter().limits.max_compute_workgroups_per_dimension;
     let groups = [cols_eff.div_ceil(64), rows.div_ceil(64), z];
     if groups.iter().any(|&g| g > max) {
-        return Err(Error::config("gemm", format!("dispatch {groups:?} exceeds {max} workgroups per dimension")));
+        return Err(Error::config(
+            "gemm",
+            format!("dispatch {groups:?} exceeds {max} workgroups per dimension"),
+        ));
     }
     let uniform = ctx.uniform("gemm params", &params);
-    ctx.dispatch(encoder, Kernel::Gemm, &[x, w, affine, res, y, &uniform], groups);
+    ctx.dispatch(
+        encoder,
+        Kernel::Gemm,
+        &[x, w, affine, res, y, &uniform],
+        groups,
+    );
     Ok(())
 }

@@ -29,16 +29,28 @@ impl KernelTransformSpec {
     /// A packed step `k_in → k_in − 2` (strides k_in², k_out²).
     pub fn packed(channels: usize, k_in: usize) -> Self {
         let k_out = k_in.saturating_sub(2);
-        KernelTransformSpec { channels, k_in, k_out, src_stride: k_in * k_in, dst_stride: k_out * k_out }
+        KernelTransformSpec {
+            channels,
+            k_in,
+            k_out,
+            src_stride: k_in * k_in,
+            dst_stride: k_out * k_out,
+        }
     }
 
     /// Checks the spec.
     pub fn validate(&self) -> Result<()> {
         if !matches!((self.k_in, self.k_out), (7, 5) | (5, 3)) {
-            return Err(Error::config("kernel_transform", format!("{}→{} is not 7→5 or 5→3", self.k_in, self.k_out)));
+            return Err(Error::config(
+                "kernel_transform",
+                format!("{}→{} is not 7→5 or 5→3", self.k_in, self.k_out),
+            ));
         }
         if self.src_stride < self.k_in * self.k_in || self.dst_stride < self.k_out * self.k_out {
-            return Err(Error::config("kernel_transform.stride", "stride below the kernel area"));
+            return Err(Error::config(
+                "kernel_transform.stride",
+                "stride below the kernel area",
+            ));
         }
         Ok(())
     }
@@ -46,12 +58,20 @@ impl KernelTransformSpec {
     /// Elements of src, matrix and dst.
     pub fn lens(&self) -> (usize, usize, usize) {
         let n = self.k_out * self.k_out;
-        (self.channels * self.src_stride, n * n, self.channels * self.dst_stride)
+        (
+            self.channels * self.src_stride,
+            n * n,
+            self.channels * self.dst_stride,
+        )
     }
 }
 
 /// The reference transform (f64 accumulation). Destination padding between channels is 0.
-pub fn kernel_transform_reference(spec: &KernelTransformSpec, src: &[f32], matrix: &[f32]) -> Result<Vec<f32>> {
+pub fn kernel_transform_reference(
+    spec: &KernelTransformSpec,
+    src: &[f32],
+    matrix: &[f32],
+) -> Result<Vec<f32>> {
     spec.validate()?;
     let (ns, nm, nd) = spec.lens();
     check_len("kernel_transform", "src", src.len(), ns)?;
@@ -109,6 +129,11 @@ pub fn encode_kernel_transform(
     };
     let uniform = ctx.uniform("kernel_transform params", &params);
     let threads = spec.channels * spec.k_out * spec.k_out;
-    ctx.dispatch(encoder, Kernel::KernelTransform, &[src, matrix, dst, &uniform], ctx.linear_groups(threads));
+    ctx.dispatch(
+        encoder,
+        Kernel::KernelTransform,
+        &[src, matrix, dst, &uniform],
+        ctx.linear_groups(threads),
+    );
     Ok(())
 }

@@ -61,7 +61,9 @@ pub struct MbConvWeights<T> {
 impl MbConvWeights<Vec<f32>> {
     /// Copies the weights to the GPU.
     pub fn upload(&self, ctx: &GpuContext) -> MbConvWeights<wgpu::Buffer> {
-        let pair = |(w, a): &(Vec<f32>, Vec<f32>), name: &str| (ctx.upload_f32(name, w), ctx.upload_f32(name, a));
+        let pair = |(w, a): &(Vec<f32>, Vec<f32>), name: &str| {
+            (ctx.upload_f32(name, w), ctx.upload_f32(name, a))
+        };
         MbConvWeights {
             expand: self.expand.as_ref().map(|e| pair(e, "expand")),
             dw: pair(&self.dw, "dw"),
@@ -102,10 +104,16 @@ impl MbConvSpec {
 
     fn validate(&self) -> Result<()> {
         if !self.residual() && self.active.iter().any(|a| !a) {
-            return Err(Error::config("mbconv.active", "only residual blocks can be inactive for a stage"));
+            return Err(Error::config(
+                "mbconv.active",
+                "only residual blocks can be inactive for a stage",
+            ));
         }
         if !self.expand && self.mid_cuts != self.in_cuts {
-            return Err(Error::config("mbconv.mid_cuts", "without expand the middle axis is the input axis"));
+            return Err(Error::config(
+                "mbconv.mid_cuts",
+                "without expand the middle axis is the input axis",
+            ));
         }
         Ok(())
     }
@@ -170,19 +178,33 @@ impl MbConvSpec {
 }
 
 /// The reference block, composed of the ops' references.
-pub fn mbconv_reference(spec: &MbConvSpec, x: &[f32], w: &MbConvWeights<Vec<f32>>) -> Result<Vec<f32>> {
+pub fn mbconv_reference(
+    spec: &MbConvSpec,
+    x: &[f32],
+    w: &MbConvWeights<Vec<f32>>,
+) -> Result<Vec<f32>> {
     spec.validate()?;
     check_len("mbconv", "x", x.len(), spec.lens().0)?;
     let expanded = match (&w.expand, spec.expand) {
         (Some((ew, ea)), true) => gemm_reference(&spec.expand_spec(), x, ew, ea, None)?,
         (None, false) => x.to_vec(),
-        _ => return Err(Error::config("mbconv.expand", "weights and spec disagree on expand")),
+        _ => {
+            return Err(Error::config(
+                "mbconv.expand",
+                "weights and spec disagree on expand",
+            ))
+        }
     };
     let mut mid = dwconv_reference(&spec.dw_spec(), &expanded, &w.dw.0, &w.dw.1)?;
     match (spec.se_spec(), &w.se) {
         (Some(se), Some(sw)) => mid = se_reference(&se, &mid, sw)?,
         (None, None) => {}
-        _ => return Err(Error::config("mbconv.se", "weights and spec disagree on SE")),
+        _ => {
+            return Err(Error::config(
+                "mbconv.se",
+                "weights and spec disagree on SE",
+            ))
+        }
     }
     let res = spec.residual().then_some(x);
     gemm_reference(&spec.project_spec(), &mid, &w.project.0, &w.project.1, res)
@@ -205,10 +227,23 @@ pub fn encode_mbconv(
             Some(e)
         }
         (None, false) => None,
-        _ => return Err(Error::config("mbconv.expand", "weights and spec disagree on expand")),
+        _ => {
+            return Err(Error::config(
+                "mbconv.expand",
+                "weights and spec disagree on expand",
+            ))
+        }
     };
     let mid = ctx.storage("depthwise", dw_spec.lens().3);
-    encode_dwconv(ctx, encoder, &dw_spec, expanded.as_ref().unwrap_or(x), &w.dw.0, &w.dw.1, &mid)?;
+    encode_dwconv(
+        ctx,
+        encoder,
+        &dw_spec,
+        expanded.as_ref().unwrap_or(x),
+        &w.dw.0,
+        &w.dw.1,
+        &mid,
+    )?;
     let mid = match (spec.se_spec(), &w.se) {
         (Some(se), Some(sw)) => {
             let scaled = ctx.storage("se", se.len());
@@ -216,10 +251,24 @@ pub fn encode_mbconv(
             scaled
         }
         (None, None) => mid,
-        _ => return Err(Error::config("mbconv.se", "weights and spec disagree on SE")),
+        _ => {
+            return Err(Error::config(
+                "mbconv.se",
+                "weights and spec disagree on SE",
+            ))
+        }
     };
     let y = ctx.storage("block output", spec.lens().1);
     let res = spec.residual().then_some(x);
-    encode_gemm(ctx, encoder, &spec.project_spec(), &mid, &w.project.0, &w.project.1, res, &y)?;
+    encode_gemm(
+        ctx,
+        encoder,
+        &spec.project_spec(),
+        &mid,
+        &w.project.0,
+        &w.project.1,
+        res,
+        &y,
+    )?;
     Ok(y)
 }

@@ -21,11 +21,21 @@ pub use activation::Activation;
 use crate::error::{Error, Result};
 
 /// Checks that a host tensor has exactly `expected` elements.
-pub(crate) fn check_len(op: &'static str, what: &'static str, got: usize, expected: usize) -> Result<()> {
+pub(crate) fn check_len(
+    op: &'static str,
+    what: &'static str,
+    got: usize,
+    expected: usize,
+) -> Result<()> {
     if got == expected {
         Ok(())
     } else {
-        Err(Error::Shape { op, what, expected, got })
+        Err(Error::Shape {
+            op,
+            what,
+            expected,
+            got,
+        })
     }
 }
 
@@ -40,13 +50,19 @@ pub(crate) fn check_buffer(
     if got >= expected {
         Ok(())
     } else {
-        Err(Error::Shape { op, what, expected, got })
+        Err(Error::Shape {
+            op,
+            what,
+            expected,
+            got,
+        })
     }
 }
 
 /// Converts a size to the `u32` the shaders take, failing cleanly when it does not fit.
 pub(crate) fn to_u32(field: &'static str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::config(field, format!("{v} exceeds the kernels' 32-bit indexing")))
+    u32::try_from(v)
+        .map_err(|_| Error::config(field, format!("{v} exceeds the kernels' 32-bit indexing")))
 }
 
 /// Per-stage activity as the shaders' bit mask (bit s set = stage s runs).

@@ -41,7 +41,11 @@ pub fn encode_pool(
     check_buffer("pool", "x", x, rows * size)?;
     check_buffer("pool", "y", y, rows)?;
     to_u32("x", rows * size)?;
-    let params = Params { rows: to_u32("rows", rows)?, size: to_u32("size", size)?, pad: [0; 2] };
+    let params = Params {
+        rows: to_u32("rows", rows)?,
+        size: to_u32("size", size)?,
+        pad: [0; 2],
+    };
     let uniform = ctx.uniform("pool params", &params);
     // One workgroup per row, folded into two dimensions like the linear kernels.
     let [gx, gy, _] = ctx.linear_groups(rows * crate::gpu::LINEAR_WORKGROUP as usize);

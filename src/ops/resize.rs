@@ -41,7 +41,12 @@ fn source(o: usize, n_in: usize, n_out: usize) -> (usize, usize, f64) {
 /// The reference resize (f64).
 pub fn resize_reference(spec: &ResizeSpec, x: &[f32]) -> Result<Vec<f32>> {
     spec.validate()?;
-    let (ih, iw, oh, ow) = (spec.in_height, spec.in_width, spec.out_height, spec.out_width);
+    let (ih, iw, oh, ow) = (
+        spec.in_height,
+        spec.in_width,
+        spec.out_height,
+        spec.out_width,
+    );
     check_len("resize", "x", x.len(), spec.planes * ih * iw)?;
     let mut y = Vec::with_capacity(spec.planes * oh * ow);
     for plane in x.chunks_exact(ih * iw) {
@@ -80,7 +85,12 @@ pub fn encode_resize(
 ) -> Result<()> {
     spec.validate()?;
     let ny = spec.planes * spec.out_height * spec.out_width;
-    check_buffer("resize", "x", x, spec.planes * spec.in_height * spec.in_width)?;
+    check_buffer(
+        "resize",
+        "x",
+        x,
+        spec.planes * spec.in_height * spec.in_width,
+    )?;
     check_buffer("resize", "y", y, ny)?;
     to_u32("x", spec.planes * spec.in_height * spec.in_width)?;
     to_u32("y", ny)?;
@@ -93,6 +103,11 @@ pub fn encode_resize(
         pad: [0; 3],
     };
     let uniform = ctx.uniform("resize params", &params);
-    ctx.dispatch(encoder, Kernel::Resize, &[x, y, &uniform], ctx.linear_groups(ny));
+    ctx.dispatch(
+        encoder,
+        Kernel::Resize,
+        &[x, y, &uniform],
+        ctx.linear_groups(ny),
+    );
     Ok(())
 }

@@ -115,7 +115,10 @@ pub fn se_scale_reference(size: usize, x: &[f32], gate: &[f32]) -> Result<Vec<f3
     }
     check_len("se_scale", "gate", gate.len(), x.len() / size)?;
     check_len("se_scale", "x", x.len(), gate.len() * size)?;
-    Ok(x.iter().enumerate().map(|(i, &v)| v * gate[i / size]).collect())
+    Ok(x.iter()
+        .enumerate()
+        .map(|(i, &v)| v * gate[i / size])
+        .collect())
 }
 
 /// The reference squeeze-excite, composed of the references of its steps.
@@ -124,7 +127,13 @@ pub fn se_reference(spec: &SeSpec, x: &[f32], w: &SeWeights<Vec<f32>>) -> Result
     check_len("se", "x", x.len(), spec.len())?;
     let pooled = pool_reference(spec.batch * spec.channels, spec.size, x)?;
     let reduced = gemm_reference(&spec.reduce(), &pooled, &w.reduce_w, &w.reduce_affine, None)?;
-    let gate = gemm_reference(&spec.expand(), &reduced, &w.expand_w, &w.expand_affine, None)?;
+    let gate = gemm_reference(
+        &spec.expand(),
+        &reduced,
+        &w.expand_w,
+        &w.expand_affine,
+        None,
+    )?;
     se_scale_reference(spec.size, x, &gate)
 }
 
@@ -146,15 +155,27 @@ pub fn encode_se_scale(
     gate: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Result<()> {
-    if size == 0 || total % size != 0 {
-        return Err(Error::config("se_scale.size", format!("{total} elements are not whole planes of {size}")));
+    if size == 0 || !total.is_multiple_of(size) {
+        return Err(Error::config(
+            "se_scale.size",
+            format!("{total} elements are not whole planes of {size}"),
+        ));
     }
     check_buffer("se_scale", "x", x, total)?;
     check_buffer("se_scale", "gate", gate, total / size)?;
     check_buffer("se_scale", "y", y, total)?;
-    let params = ScaleParams { total: to_u32("total", total)?, size: to_u32("size", size)?, pad: [0; 2] };
+    let params = ScaleParams {
+        total: to_u32("total", total)?,
+        size: to_u32("size", size)?,
+        pad: [0; 2],
+    };
     let uniform = ctx.uniform("se_scale params", &params);
-    ctx.dispatch(encoder, Kernel::SeScale, &[x, gate, y, &uniform], ctx.linear_groups(total));
+    ctx.dispatch(
+        encoder,
+        Kernel::SeScale,
+        &[x, gate, y, &uniform],
+        ctx.linear_groups(total),
+    );
     Ok(())
 }
 
@@ -173,7 +194,25 @@ pub fn encode_se(
     let reduced = ctx.storage("se reduced", spec.batch * spec.reduced);
     let gate = ctx.storage("se gate", rows);
     encode_pool(ctx, encoder, rows, spec.size, x, &pooled)?;
-    encode_gemm(ctx, encoder, &spec.reduce(), &pooled, &w.reduce_w, &w.reduce_affine, None, &reduced)?;
-    encode_gemm(ctx, encoder, &spec.expand(), &reduced, &w.expand_w, &w.expand_affine, None, &gate)?;
+    encode_gemm(
+        ctx,
+        encoder,
+        &spec.reduce(),
+        &pooled,
+        &w.reduce_w,
+        &w.reduce_affine,
+        None,
+        &reduced,
+    )?;
+    encode_gemm(
+        ctx,
+        encoder,
+        &spec.expand(),
+        &reduced,
+        &w.expand_w,
+        &w.expand_affine,
+        None,
+        &gate,
+    )?;
     encode_se_scale(ctx, encoder, spec.len(), spec.size, x, &gate, y)
 }

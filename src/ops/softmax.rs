@@ -26,7 +26,11 @@ pub fn softmax_reference(rows: usize, classes: usize, logits: &[f32]) -> Result<
         return Err(Error::config("softmax.classes", "no classes"));
     }
     check_len("softmax", "logits", logits.len(), rows * classes)?;
-    let mut out = SoftmaxOutput { probs: Vec::with_capacity(rows * classes), confidence: vec![], class: vec![] };
+    let mut out = SoftmaxOutput {
+        probs: Vec::with_capacity(rows * classes),
+        confidence: vec![],
+        class: vec![],
+    };
     for row in logits.chunks_exact(classes) {
         let (mut arg, mut top) = (0usize, row[0]);
         for (i, &v) in row.iter().enumerate().skip(1) {
@@ -35,8 +39,14 @@ pub fn softmax_reference(rows: usize, classes: usize, logits: &[f32]) -> Result<
                 arg = i;
             }
         }
-        let sum: f64 = row.iter().map(|&v| (f64::from(v) - f64::from(top)).exp()).sum();
-        out.probs.extend(row.iter().map(|&v| ((f64::from(v) - f64::from(top)).exp() / sum) as f32));
+        let sum: f64 = row
+            .iter()
+            .map(|&v| (f64::from(v) - f64::from(top)).exp())
+            .sum();
+        out.probs.extend(
+            row.iter()
+                .map(|&v| ((f64::from(v) - f64::from(top)).exp() / sum) as f32),
+        );
         out.confidence.push((1.0 / sum) as f32);
         out.class.push(arg as u32);
     }
@@ -72,8 +82,17 @@ pub fn encode_softmax(
     check_buffer("softmax", "confidence", confidence, rows)?;
     check_buffer("softmax", "class", class, rows)?;
     to_u32("logits", rows * classes)?;
-    let params = Params { rows: to_u32("rows", rows)?, classes: to_u32("classes", classes)?, pad: [0; 2] };
+    let params = Params {
+        rows: to_u32("rows", rows)?,
+        classes: to_u32("classes", classes)?,
+        pad: [0; 2],
+    };
     let uniform = ctx.uniform("softmax params", &params);
-    ctx.dispatch(encoder, Kernel::Softmax, &[logits, probs, confidence, class, &uniform], ctx.linear_groups(rows));
+    ctx.dispatch(
+        encoder,
+        Kernel::Softmax,
+        &[logits, probs, confidence, class, &uniform],
+        ctx.linear_groups(rows),
+    );
     Ok(())
 }

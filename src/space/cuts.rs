@@ -28,13 +28,21 @@ impl StageCuts {
             ));
         }
         if points[0] != 0 {
-            return Err(Error::config("cuts[0]", format!("must be 0, got {}", points[0])));
+            return Err(Error::config(
+                "cuts[0]",
+                format!("must be 0, got {}", points[0]),
+            ));
         }
         for s in 1..points.len() {
             if points[s] <= points[s - 1] {
                 return Err(Error::config(
                     format!("cuts[{s}]"),
-                    format!("{} is not above cuts[{}] = {}", points[s], s - 1, points[s - 1]),
+                    format!(
+                        "{} is not above cuts[{}] = {}",
+                        points[s],
+                        s - 1,
+                        points[s - 1]
+                    ),
                 ));
             }
         }
@@ -98,7 +106,10 @@ pub fn stage_cuts(width: u32, p: &[f64]) -> Result<StageCuts> {
     if stages > MAX_STAGES {
         return Err(Error::config(
             "p",
-            format!("{} fractions give {stages} stages, at most {MAX_STAGES} allowed", p.len()),
+            format!(
+                "{} fractions give {stages} stages, at most {MAX_STAGES} allowed",
+                p.len()
+            ),
         ));
     }
     for (i, &f) in p.iter().enumerate() {
@@ -143,7 +154,10 @@ mod tests {
     #[test]
     fn should_round_half_up_to_multiples_of_four() {
         // 0.375 · 24 = 9 → 4·⌊2.25 + ½⌋ = 8; 0.625 · 24 = 15 → 4·⌊3.75 + ½⌋ = 16.
-        assert_eq!(stage_cuts(24, &[0.375, 0.625]).unwrap().points(), &[0, 8, 16, 24]);
+        assert_eq!(
+            stage_cuts(24, &[0.375, 0.625]).unwrap().points(),
+            &[0, 8, 16, 24]
+        );
         // 0.5 · 40 = 20 → 4·⌊5.5⌋ = 20.
         assert_eq!(stage_cuts(40, &[0.5]).unwrap().points(), &[0, 20, 40]);
         // 0.25 · 24 = 6 → 4·⌊1.5 + ½⌋ = 8 (half rounds up).
@@ -153,10 +167,19 @@ mod tests {
     #[test]
     fn should_keep_four_channels_per_stage() {
         // C = 12, S = 3: every stage exactly 4 wide whatever p says.
-        assert_eq!(stage_cuts(12, &[0.25, 0.375]).unwrap().points(), &[0, 4, 8, 12]);
-        assert_eq!(stage_cuts(12, &[0.625, 0.75]).unwrap().points(), &[0, 4, 8, 12]);
+        assert_eq!(
+            stage_cuts(12, &[0.25, 0.375]).unwrap().points(),
+            &[0, 4, 8, 12]
+        );
+        assert_eq!(
+            stage_cuts(12, &[0.625, 0.75]).unwrap().points(),
+            &[0, 4, 8, 12]
+        );
         // C = 16, p = (0.25, 0.375): 4, then max(8, 8) = 8.
-        assert_eq!(stage_cuts(16, &[0.25, 0.375]).unwrap().points(), &[0, 4, 8, 16]);
+        assert_eq!(
+            stage_cuts(16, &[0.25, 0.375]).unwrap().points(),
+            &[0, 4, 8, 16]
+        );
     }
 
     #[test]
