@@ -8,7 +8,8 @@
 // 0 mask). Rows of an inactive stage (bit s of `active` clear) do no work and write the
 // residual (pass_through = 1) or 0. Tensor addressing is by strides, so NCHW 1×1 convs
 // (x_sk = P, x_sp = 1) and row-major linear layers (x_sk = 1, x_sp = I) share the kernel.
-// Tiles: 64 rows × 64 columns per workgroup, 4 × 4 per thread, 16-deep reduction steps.
+// Entry points: `main`, tiles of 64 rows × 64 columns per workgroup, 4 × 4 per thread, 16-deep
+// reduction steps; `gemv`, one workgroup per output for linear layers with few samples.
 
 struct Params {
     rows: u32,
@@ -71,6 +72,22 @@ fn row_limit(row: u32) -> u32 {
         return in_cut(s + 1u);
     }
     return 0u;
+}
+
+// Affine, activation and residual of one output; rows of an inactive stage copy the residual
+// (pass_through) or are 0.
+fn finish(batch: u32, row: u32, col: u32, acc: f32) {
+    let at = batch * p.y_sb + row * p.y_so + col * p.y_sp;
+    var v = 0.0;
+    if (is_active(stage_of(row))) {
+        v = activate(acc * affine[row] + affine[p.rows + row], p.act);
+        if (p.has_res == 1u) {
+            v = v + res[at];
+        }
+    } else if (p.pass_through == 1u) {
+        v = res[at];
+    }
+    y[at] = v;
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -137,25 +154,38 @@ fn main(
         if (row >= p.rows) {
             continue;
         }
-        let live = is_active(stage_of(row));
-        let scale = affine[row];
-        let shift = affine[p.rows + row];
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x * 4u + j;
-            if (col >= p.cols) {
-                continue;
+            if (col < p.cols) {
+                finish(batch, row, col, acc[i][j]);
             }
-            let at = batch * p.y_sb + row * p.y_so + col * p.y_sp;
-            var v = 0.0;
-            if (live) {
-                v = activate(acc[i][j] * scale + shift, p.act);
-                if (p.has_res == 1u) {
-                    v = v + res[at];
-                }
-            } else if (p.pass_through == 1u) {
-                v = res[at];
-            }
-            y[at] = v;
         }
+    }
+}
+
+var<workgroup> partial_sum: array<f32, 64>;
+
+// Matrix-vector variant for linear layers with few samples: one workgroup of 64 threads per
+// (row, column), strided partial dot products up to the row's stage bound, tree-reduced.
+@compute @workgroup_size(64)
+fn gemv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = wg.x;
+    let col = wg.y;
+    let batch = wg.z;
+    let lim = row_limit(row);
+    var acc = 0.0;
+    for (var k = li; k < lim; k += 64u) {
+        acc = fma(w[row * p.depth + k], x[batch * p.x_sb + k * p.x_sk + col * p.x_sp], acc);
+    }
+    partial_sum[li] = acc;
+    workgroupBarrier();
+    for (var span = 32u; span > 0u; span >>= 1u) {
+        if (li < span) {
+            partial_sum[li] += partial_sum[li + span];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        finish(batch, row, col, partial_sum[0]);
     }
 }

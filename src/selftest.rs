@@ -469,71 +469,39 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let rng = &mut rng;
     let t = true;
-    let mut rows = vec![
-        check_gemm(
-            ctx,
-            rng,
-            gemm_spec(2, (37, 29, 45), &[], Activation::Hswish, true, vec![t])?,
-        )
-        .await?,
-        check_gemm(
-            ctx,
-            rng,
-            gemm_spec(
-                3,
-                (50, 36, 33),
-                &[0.375, 0.625],
-                Activation::Relu,
-                false,
-                vec![t; 3],
-            )?,
-        )
-        .await?,
-        check_gemm(
-            ctx,
-            rng,
-            gemm_spec(
-                2,
-                (44, 44, 81),
-                &[0.25, 0.5],
-                Activation::None,
-                true,
-                vec![t, false, t],
-            )?,
-        )
-        .await?,
-        check_gemm(
-            ctx,
-            rng,
-            gemm_spec(
-                2,
-                (144, 24, 97),
-                &[0.25, 0.5, 0.75],
-                Activation::Hsigmoid,
-                false,
-                vec![t; 4],
-            )?,
-        )
-        .await?,
-        check_gemm(
-            ctx,
-            rng,
-            gemm_spec(5, (10, 67, 1), &[], Activation::None, false, vec![t])?,
-        )
-        .await?,
-        check_gemm(
-            ctx,
-            rng,
-            gemm_spec(
-                7,
-                (70, 130, 1),
-                &[0.5],
-                Activation::Hswish,
-                false,
-                vec![t; 2],
-            )?,
-        )
-        .await?,
+    let (h, r, n) = (Activation::Hswish, Activation::Relu, Activation::None);
+    // (batch, (rows, depth, cols), cut fractions, activation, residual, active stages)
+    let gemm_cases: [(
+        usize,
+        (usize, usize, usize),
+        &[f64],
+        Activation,
+        bool,
+        Vec<bool>,
+    ); 9] = [
+        (2, (37, 29, 45), &[], h, true, vec![t]),
+        (3, (50, 36, 33), &[0.375, 0.625], r, false, vec![t; 3]),
+        (2, (44, 44, 81), &[0.25, 0.5], n, true, vec![t, false, t]),
+        (
+            2,
+            (144, 24, 97),
+            &[0.25, 0.5, 0.75],
+            Activation::Hsigmoid,
+            false,
+            vec![t; 4],
+        ),
+        (3, (40, 24, 9), &[0.5], n, true, vec![false, t]),
+        (5, (10, 67, 1), &[], n, false, vec![t]),
+        (7, (70, 130, 1), &[0.5], h, false, vec![t; 2]),
+        (67, (24, 40, 1), &[0.25, 0.625], r, false, vec![t; 3]),
+        (1, (1000, 1280, 1), &[0.375, 0.75], h, false, vec![t; 3]),
+    ];
+    let mut rows = Vec::new();
+    for (batch, shape, p, act, residual, active) in gemm_cases {
+        let spec = gemm_spec(batch, shape, p, act, residual, active)?;
+        rows.push(check_gemm(ctx, rng, spec).await?);
+    }
+    rows.extend([
         check_dwconv(ctx, rng, dw_spec(2, 30, 13, 1, vec![3, 5, 7], vec![t; 3])?).await?,
         check_dwconv(ctx, rng, dw_spec(3, 30, 13, 2, vec![7, 3, 5], vec![t; 3])?).await?,
         check_dwconv(ctx, rng, dw_spec(2, 21, 9, 2, vec![5], vec![t])?).await?,
@@ -576,7 +544,7 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
         .await?,
         check_pool(ctx, rng, 37, 169).await?,
         check_pool(ctx, rng, 11, 1000).await?,
-    ];
+    ]);
     let p = [0.375, 0.625];
     let se = SeSpec {
         batch: 2,

@@ -103,6 +103,12 @@ impl GpuContext {
         }
     }
 
+    /// Workgroup counts for one workgroup per row, folded into two dimensions when needed; the
+    /// shaders recover the row as `id.x + id.y · num_workgroups.x`.
+    pub fn row_groups(&self, rows: usize) -> [u32; 3] {
+        self.linear_groups(rows * LINEAR_WORKGROUP as usize)
+    }
+
     /// A new command encoder.
     pub fn encoder(&self) -> wgpu::CommandEncoder {
         self.device

@@ -9,8 +9,11 @@ const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 /// Every compute entry point in `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// Stage-masked tiled GEMM for 1×1 convs and linear layers (`gemm.wgsl`).
+    /// Stage-masked tiled GEMM for 1×1 convs and linear layers (`gemm.wgsl`, `main`).
     Gemm,
+    /// The same GEMM as one workgroup per output, for linear layers with few samples
+    /// (`gemm.wgsl`, `gemv`).
+    Gemv,
     /// Depthwise conv, kernel size per stage (`dwconv.wgsl`).
     DwConv,
     /// 7→5 or 5→3 elastic-kernel transform (`kernel_transform.wgsl`).
@@ -29,8 +32,9 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::Gemm,
+        Kernel::Gemv,
         Kernel::DwConv,
         Kernel::KernelTransform,
         Kernel::StemConv,
@@ -43,7 +47,7 @@ impl Kernel {
     /// The shader file, as named in `shaders/`.
     pub fn file(self) -> &'static str {
         match self {
-            Kernel::Gemm => "gemm.wgsl",
+            Kernel::Gemm | Kernel::Gemv => "gemm.wgsl",
             Kernel::DwConv => "dwconv.wgsl",
             Kernel::KernelTransform => "kernel_transform.wgsl",
             Kernel::StemConv => "stem_conv.wgsl",
@@ -54,10 +58,18 @@ impl Kernel {
         }
     }
 
+    /// The entry point in the file.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::Gemv => "gemv",
+            _ => "main",
+        }
+    }
+
     /// The WGSL source: the file, with the shared activation functions where it needs them.
     pub fn source(self) -> String {
         let body = match self {
-            Kernel::Gemm => include_str!("../../shaders/gemm.wgsl"),
+            Kernel::Gemm | Kernel::Gemv => include_str!("../../shaders/gemm.wgsl"),
             Kernel::DwConv => include_str!("../../shaders/dwconv.wgsl"),
             Kernel::KernelTransform => include_str!("../../shaders/kernel_transform.wgsl"),
             Kernel::StemConv => include_str!("../../shaders/stem_conv.wgsl"),
@@ -98,7 +110,7 @@ impl PipelineCache {
                     label: Some(kernel.file()),
                     layout: None,
                     module: &module,
-                    entry_point: Some("main"),
+                    entry_point: Some(kernel.entry_point()),
                     compilation_options: Default::default(),
                     cache: None,
                 })

@@ -12,6 +12,10 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, Kernel};
 use crate::space::StageCuts;
 
+/// Up to this many output columns (samples of a linear layer, pixels of a 1×1 conv) the GEMM
+/// runs as one workgroup per output (`gemv`) instead of 64 × 64 tiles.
+pub const GEMV_MAX_COLS: u32 = 16;
+
 /// Shapes and options of one masked GEMM.
 #[derive(Clone, Debug)]
 pub struct GemmSpec {
@@ -256,7 +260,12 @@ pub fn encode_gemm(
         in_cuts: spec.in_cuts.padded(),
     };
     let max = ctx.adapter().limits.max_compute_workgroups_per_dimension;
-    let groups = [cols_eff.div_ceil(64), rows.div_ceil(64), z];
+    // Few columns: one workgroup per output beats a 64 × 64 tile that is mostly idle.
+    let (kernel, groups) = if cols_eff <= GEMV_MAX_COLS {
+        (Kernel::Gemv, [rows, cols_eff, z])
+    } else {
+        (Kernel::Gemm, [cols_eff.div_ceil(64), rows.div_ceil(64), z])
+    };
     if groups.iter().any(|&g| g > max) {
         return Err(Error::config(
             "gemm",
@@ -264,11 +273,6 @@ pub fn encode_gemm(
         ));
     }
     let uniform = ctx.uniform("gemm params", &params);
-    ctx.dispatch(
-        encoder,
-        Kernel::Gemm,
-        &[x, w, affine, res, y, &uniform],
-        groups,
-    );
+    ctx.dispatch(encoder, kernel, &[x, w, affine, res, y, &uniform], groups);
     Ok(())
 }

@@ -47,8 +47,11 @@ pub fn encode_pool(
         pad: [0; 2],
     };
     let uniform = ctx.uniform("pool params", &params);
-    // One workgroup per row, folded into two dimensions like the linear kernels.
-    let [gx, gy, _] = ctx.linear_groups(rows * crate::gpu::LINEAR_WORKGROUP as usize);
-    ctx.dispatch(encoder, Kernel::Pool, &[x, y, &uniform], [gx, gy, 1]);
+    ctx.dispatch(
+        encoder,
+        Kernel::Pool,
+        &[x, y, &uniform],
+        ctx.row_groups(rows),
+    );
     Ok(())
 }

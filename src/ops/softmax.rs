@@ -92,7 +92,7 @@ pub fn encode_softmax(
         encoder,
         Kernel::Softmax,
         &[logits, probs, confidence, class, &uniform],
-        ctx.linear_groups(rows),
+        ctx.row_groups(rows),
     );
     Ok(())
 }
