@@ -415,6 +415,16 @@ async fn check_mbconv(ctx: &GpuContext, rng: &mut SmallRng, spec: MbConvSpec) ->
     Ok(row("mbconv", case, max_rel_err(&got, &want), SUM_BOUND))
 }
 
+/// A GEMM case: batch, (rows, depth, cols), cut fractions, activation, residual, active stages.
+type GemmCase = (
+    usize,
+    (usize, usize, usize),
+    &'static [f64],
+    Activation,
+    bool,
+    Vec<bool>,
+);
+
 fn gemm_spec(
     batch: usize,
     (rows, depth, cols): (usize, usize, usize),
@@ -470,15 +480,7 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
     let rng = &mut rng;
     let t = true;
     let (h, r, n) = (Activation::Hswish, Activation::Relu, Activation::None);
-    // (batch, (rows, depth, cols), cut fractions, activation, residual, active stages)
-    let gemm_cases: [(
-        usize,
-        (usize, usize, usize),
-        &[f64],
-        Activation,
-        bool,
-        Vec<bool>,
-    ); 9] = [
+    let gemm_cases: [GemmCase; 9] = [
         (2, (37, 29, 45), &[], h, true, vec![t]),
         (3, (50, 36, 33), &[0.375, 0.625], r, false, vec![t; 3]),
         (2, (44, 44, 81), &[0.25, 0.5], n, true, vec![t, false, t]),
