@@ -6,7 +6,7 @@
 #
 # BIN_DIR holds prebuilt `enas4d` and `bench_kernels` (for machines without a Rust toolchain);
 # without it they are built with cargo. Output also goes to $OUT/gpu-bench.txt when OUT is set.
-# VULKAN_DEBS may name a folder of Debian packages (libvulkan1, …) to unpack when the machine
+# Without OUT the log goes to $CARGO_TARGET_DIR (or target/). VULKAN_DEBS may name a folder of Debian packages (libvulkan1, …) to unpack when the machine
 # has no Vulkan loader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,8 @@ if [ -z "$bin" ]; then
   cp "$bin/examples/bench_kernels" "$bin/bench_kernels"
 fi
 
-log=${OUT:-/tmp}/gpu-bench.txt
+log=${OUT:-${CARGO_TARGET_DIR:-target}}/gpu-bench.txt
+mkdir -p "$(dirname "$log")"
 {
   echo "== $(date -u +%FT%TZ) $(uname -m)"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader

@@ -1,5 +1,12 @@
-//! The search space: stage cut points (and, later, presets, subnet configs and the MACs counter).
+//! The search space (DESIGN §1–2): presets, subnet configs with sampling, mutation and
+//! crossover, stage cut points, and the MACs / parameter counter. Plain data (serde only).
 
 mod cuts;
+pub mod macs;
+mod preset;
+mod subnet;
 
 pub use cuts::{stage_cuts, StageCuts, CUT_FRACTIONS, MAX_STAGES};
+pub use macs::{count, Cost};
+pub use preset::{make_divisible, se_reduced, Preset, Unit};
+pub use subnet::SubnetConfig;

@@ -1,0 +1,233 @@
+//! MACs and parameters of the stage-wise pass, counted from the config alone (DESIGN §2).
+//!
+//! k×k conv O·I·k²·Ho·Wo; depthwise C·k²·Ho·Wo; 1×1 conv O·I·H·W; linear O·I; the stage-s part
+//! of a 1×1 or linear layer costs |out slice s| · c_s(in). SE and every exit head count; BN,
+//! biases, activations, pooling, SE scaling, residual adds and the input resize cost 0.
+//! Parameters are those an exported net stores: each layer's lower-triangular stage blocks,
+//! folded biases, per-stage depthwise kernels at their size, and one classifier per exit; a
+//! block inactive for stage s stores nothing for stage s.
+
+use serde::Serialize;
+
+use super::preset::{make_divisible, se_reduced, Preset};
+use super::subnet::SubnetConfig;
+use super::{stage_cuts, StageCuts};
+use crate::error::Result;
+
+/// Cost of one subnet, per stage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cost {
+    /// `macs[s]`: the extra MACs of stage s, its exit head included.
+    pub macs: Vec<u64>,
+    /// `cum_macs[s]`: MACs up to and including exit s's head.
+    pub cum_macs: Vec<u64>,
+    /// `params[s]`: parameters stage s adds.
+    pub params: Vec<u64>,
+}
+
+impl Cost {
+    /// Total parameters of the subnet.
+    pub fn total_params(&self) -> u64 {
+        self.params.iter().sum()
+    }
+}
+
+struct Counter {
+    macs: Vec<u64>,
+    params: Vec<u64>,
+}
+
+impl Counter {
+    /// A stage-masked 1×1 conv / linear over `pixels` positions, with bias when `bias`.
+    fn pointwise(
+        &mut self,
+        out: &StageCuts,
+        inp: &StageCuts,
+        pixels: u64,
+        bias: bool,
+        active: &[bool],
+    ) {
+        for s in 0..out.stages() {
+            if active[s] {
+                let rows = out.range(s).len() as u64;
+                let w = rows * u64::from(inp.end(s));
+                self.macs[s] += w * pixels;
+                self.params[s] += w + if bias { rows } else { 0 };
+            }
+        }
+    }
+
+    /// A depthwise conv, kernel `k[s]` per stage, with folded BN bias.
+    fn depthwise(&mut self, cuts: &StageCuts, k: &[u32], pixels: u64, active: &[bool]) {
+        for s in 0..cuts.stages() {
+            if active[s] {
+                let c = cuts.range(s).len() as u64;
+                let kk = u64::from(k[s] * k[s]);
+                self.macs[s] += c * kk * pixels;
+                self.params[s] += c * kk + c;
+            }
+        }
+    }
+}
+
+/// Counts MACs and parameters of `config`'s stage-wise pass.
+pub fn count(preset: &Preset, config: &SubnetConfig) -> Result<Cost> {
+    config.validate(preset)?;
+    let s_n = preset.stages;
+    let p = &config.p;
+    let all = vec![true; s_n];
+    let mut c = Counter {
+        macs: vec![0; s_n],
+        params: vec![0; s_n],
+    };
+
+    // Stem: 3×3 stride 2 over the image's 3 channels (which belong to every stage).
+    let mut size = u64::from(config.resolution.div_ceil(2));
+    let stem = stage_cuts(preset.stem, p)?;
+    for s in 0..s_n {
+        let o = stem.range(s).len() as u64;
+        c.macs[s] += o * 27 * size * size;
+        c.params[s] += o * 27 + o;
+    }
+    // Fixed first block: k3 e1 16→16, residual, no SE.
+    c.depthwise(&stem, &vec![3; s_n], size * size, &all);
+    c.pointwise(&stem, &stem, size * size, true, &all);
+
+    let mut in_cuts = stem;
+    for (u, unit) in preset.units.iter().enumerate() {
+        let out_cuts = stage_cuts(unit.width, p)?;
+        for i in 0..config.unit_blocks(u) as usize {
+            let block = u * preset.max_depth() + i;
+            let active: Vec<bool> = (0..s_n).map(|s| config.active(s, u, i)).collect();
+            let in_w = in_cuts.width();
+            let mid = make_divisible(in_w * config.expand[block]);
+            let mid_cuts = stage_cuts(mid, p)?;
+            let stride = if i == 0 { unit.stride } else { 1 };
+            let out_size = size.div_ceil(u64::from(stride));
+            let kernels: Vec<u32> = (0..s_n).map(|s| config.kernel[s][block]).collect();
+            c.pointwise(&mid_cuts, &in_cuts, size * size, true, &active);
+            c.depthwise(&mid_cuts, &kernels, out_size * out_size, &active);
+            if unit.se {
+                let red_cuts = stage_cuts(se_reduced(mid), p)?;
+                c.pointwise(&red_cuts, &mid_cuts, 1, true, &active);
+                c.pointwise(&mid_cuts, &red_cuts, 1, true, &active);
+            }
+            c.pointwise(&out_cuts, &mid_cuts, out_size * out_size, true, &active);
+            size = out_size;
+            in_cuts = out_cuts.clone();
+        }
+    }
+    // Head: final expand (1×1, BN, hswish) → pool → feature mix (no bias) → one classifier per exit.
+    let fe = stage_cuts(preset.final_expand, p)?;
+    c.pointwise(&fe, &in_cuts, size * size, true, &all);
+    let fm = stage_cuts(preset.feature_mix, p)?;
+    c.pointwise(&fm, &fe, 1, false, &all);
+    let classes = preset.classes as u64;
+    for s in 0..s_n {
+        let w = classes * u64::from(fm.end(s));
+        c.macs[s] += w;
+        c.params[s] += w + classes;
+    }
+    let cum_macs = c
+        .macs
+        .iter()
+        .scan(0, |acc, &m| {
+            *acc += m;
+            Some(*acc)
+        })
+        .collect();
+    Ok(Cost {
+        macs: c.macs,
+        cum_macs,
+        params: c.params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(got: u64, want_millions: f64) -> bool {
+        ((got as f64 / 1e6) - want_millions).abs() <= 0.006 * want_millions
+    }
+
+    #[test]
+    fn should_match_the_independent_count_of_the_design() {
+        // DESIGN §1: an independent float64 count, tiny at 32 px, 10 classes.
+        let dense = Preset::tiny(1, 10).unwrap();
+        let staged = Preset::tiny(3, 10).unwrap();
+        let big = count(&dense, &SubnetConfig::largest(&dense)).unwrap();
+        assert!(close(big.cum_macs[0], 9.28), "{big:?}");
+        let big3 = count(&staged, &SubnetConfig::largest(&staged)).unwrap();
+        assert!(close(big3.cum_macs[2], 7.75), "{big3:?}");
+        assert!(close(big3.cum_macs[0], 4.51), "{big3:?}");
+        let mut small = SubnetConfig::smallest(&dense);
+        small.resolution = 32;
+        assert!(close(count(&dense, &small).unwrap().cum_macs[0], 1.92));
+        let mut small3 = SubnetConfig::smallest(&staged);
+        small3.resolution = 32;
+        assert!(close(count(&staged, &small3).unwrap().cum_macs[2], 1.47));
+    }
+
+    #[test]
+    fn should_match_the_design_count_for_imagenet() {
+        let preset = Preset::imagenet(1, 1000).unwrap();
+        let big = count(&preset, &SubnetConfig::largest(&preset)).unwrap();
+        assert!(close(big.cum_macs[0], 566.0), "{big:?}");
+        let mut small = SubnetConfig::smallest(&preset);
+        small.resolution = 224;
+        assert!(close(count(&preset, &small).unwrap().cum_macs[0], 121.0));
+    }
+
+    #[test]
+    fn should_match_a_hand_count() {
+        // stem 8, one unit (8, stride 1, no SE) of 2 blocks, mid 24, S = 2, p = 0.5, 4 px input,
+        // 2 classes. Cuts: 8 → [0, 4, 8], 24 → [0, 12, 24]; after the stem 2 × 2 = 4 pixels.
+        // stage 1: stem 4·27·4 = 432, dw 4·9·4 = 144, project 4·4·4 = 64,
+        //          per block (expand 12·4·4 + dw 12·9·4 + project 4·12·4) = 816, ×2,
+        //          final expand 4·4·4 = 64, feature mix 4·4 = 16, classifier 2·4 = 8 → 2360.
+        // stage 2: 432 + 144 + 4·8·4 + 2·(12·8·4 + 432 + 4·24·4) + 4·8·4 + 4·8 + 2·8 → 3280.
+        let preset = Preset {
+            name: "hand".into(),
+            resolutions: vec![4],
+            stem: 8,
+            units: vec![crate::space::Unit {
+                width: 8,
+                stride: 1,
+                se: false,
+                act: crate::ops::Activation::Relu,
+            }],
+            depths: vec![2],
+            kernels: vec![3],
+            expand_ratios: vec![3],
+            final_expand: 8,
+            feature_mix: 8,
+            stages: 2,
+            classes: 2,
+        }
+        .validated()
+        .unwrap();
+        let mut config = SubnetConfig::largest(&preset);
+        config.p = vec![0.5];
+        let cost = count(&preset, &config).unwrap();
+        assert_eq!(cost.macs, vec![2360, 3280]);
+        assert_eq!(cost.cum_macs, vec![2360, 5640]);
+        // Parameters: weights of the lower blocks, folded biases, 2 classifiers.
+        assert_eq!(cost.params, vec![682, 930]);
+    }
+
+    #[test]
+    fn should_skip_blocks_beyond_a_stages_depth() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let full = SubnetConfig::largest(&preset);
+        let mut gated = full.clone();
+        gated.depth[1][2] = 2; // stage 2 skips blocks 2 and 3 of unit 2
+        let (a, b) = (
+            count(&preset, &full).unwrap(),
+            count(&preset, &gated).unwrap(),
+        );
+        assert_eq!(a.macs[0], b.macs[0]);
+        assert!(b.macs[1] < a.macs[1]);
+        assert_eq!(a.macs[2], b.macs[2]);
+    }
+}

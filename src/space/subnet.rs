@@ -1,0 +1,312 @@
+//! Subnet configurations: one point of the search space (DESIGN §2), with sampling, mutation
+//! and crossover for the evolutionary search.
+
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::preset::Preset;
+use super::CUT_FRACTIONS;
+use crate::error::{Error, Result};
+
+/// A multi-stage subnet. `block` indexes the elastic blocks unit by unit at maximum depth;
+/// entries beyond a unit's depth are ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetConfig {
+    /// Input resolution (square).
+    pub resolution: u32,
+    /// Stage cut fractions p_1 < … < p_{S−1}, each from [`CUT_FRACTIONS`].
+    pub p: Vec<f64>,
+    /// `kernel[s][block]`: depthwise kernel size of stage s's middle channels.
+    pub kernel: Vec<Vec<u32>>,
+    /// `depth[s][unit]`: blocks ≥ depth are inactive for stage s.
+    pub depth: Vec<Vec<u32>>,
+    /// `expand[block]`: expand ratio, shared by all stages.
+    pub expand: Vec<u32>,
+}
+
+impl SubnetConfig {
+    /// Every choice at its maximum; p = the S−1 largest fractions.
+    pub fn largest(preset: &Preset) -> Self {
+        Self::extreme(preset, true)
+    }
+
+    /// Every choice at its minimum; p = the S−1 smallest fractions.
+    pub fn smallest(preset: &Preset) -> Self {
+        Self::extreme(preset, false)
+    }
+
+    fn extreme(preset: &Preset, max: bool) -> Self {
+        let pick = |v: &[u32]| if max { v[v.len() - 1] } else { v[0] };
+        let s = preset.stages;
+        let n = CUT_FRACTIONS.len();
+        let p = if max {
+            CUT_FRACTIONS[n - (s - 1)..].to_vec()
+        } else {
+            CUT_FRACTIONS[..s - 1].to_vec()
+        };
+        SubnetConfig {
+            resolution: pick(&preset.resolutions),
+            p,
+            kernel: vec![vec![pick(&preset.kernels); preset.blocks()]; s],
+            depth: vec![vec![pick(&preset.depths); preset.units.len()]; s],
+            expand: vec![pick(&preset.expand_ratios); preset.blocks()],
+        }
+    }
+
+    /// A uniformly random subnet.
+    pub fn random<R: Rng + ?Sized>(preset: &Preset, rng: &mut R) -> Self {
+        let s = preset.stages;
+        let mut c = Self::largest(preset);
+        c.resolution = *preset.resolutions.choose(rng).unwrap_or(&c.resolution);
+        c.p = random_cuts(s, rng);
+        for row in &mut c.kernel {
+            row.iter_mut()
+                .for_each(|k| *k = *preset.kernels.choose(rng).unwrap_or(k));
+        }
+        for row in &mut c.depth {
+            row.iter_mut()
+                .for_each(|d| *d = *preset.depths.choose(rng).unwrap_or(d));
+        }
+        c.expand
+            .iter_mut()
+            .for_each(|e| *e = *preset.expand_ratios.choose(rng).unwrap_or(e));
+        c
+    }
+
+    /// Resamples each choice with probability `rate` (p as a whole).
+    pub fn mutate<R: Rng + ?Sized>(&self, preset: &Preset, rate: f64, rng: &mut R) -> Self {
+        let fresh = Self::random(preset, rng);
+        let mut c = self.clone();
+        let flip = |rng: &mut R| rng.random_bool(rate.clamp(0.0, 1.0));
+        if flip(rng) {
+            c.resolution = fresh.resolution;
+        }
+        if flip(rng) {
+            c.p = fresh.p.clone();
+        }
+        for (row, new) in c.kernel.iter_mut().zip(&fresh.kernel) {
+            for (k, &n) in row.iter_mut().zip(new) {
+                if flip(rng) {
+                    *k = n;
+                }
+            }
+        }
+        for (row, new) in c.depth.iter_mut().zip(&fresh.depth) {
+            for (d, &n) in row.iter_mut().zip(new) {
+                if flip(rng) {
+                    *d = n;
+                }
+            }
+        }
+        for (e, &n) in c.expand.iter_mut().zip(&fresh.expand) {
+            if flip(rng) {
+                *e = n;
+            }
+        }
+        c
+    }
+
+    /// Takes each choice from either parent with equal probability (p as a whole).
+    pub fn crossover<R: Rng + ?Sized>(&self, other: &Self, rng: &mut R) -> Self {
+        let mut c = self.clone();
+        if rng.random_bool(0.5) {
+            c.resolution = other.resolution;
+        }
+        if rng.random_bool(0.5) {
+            c.p = other.p.clone();
+        }
+        for (row, o) in c.kernel.iter_mut().zip(&other.kernel) {
+            for (k, &v) in row.iter_mut().zip(o) {
+                if rng.random_bool(0.5) {
+                    *k = v;
+                }
+            }
+        }
+        for (row, o) in c.depth.iter_mut().zip(&other.depth) {
+            for (d, &v) in row.iter_mut().zip(o) {
+                if rng.random_bool(0.5) {
+                    *d = v;
+                }
+            }
+        }
+        for (e, &v) in c.expand.iter_mut().zip(&other.expand) {
+            if rng.random_bool(0.5) {
+                *e = v;
+            }
+        }
+        c
+    }
+
+    /// Checks the config against the preset; the error names the offending field.
+    pub fn validate(&self, preset: &Preset) -> Result<()> {
+        let s = preset.stages;
+        let allowed = |field: String, v: u32, choices: &[u32]| {
+            if choices.contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    field,
+                    format!("{v} is not one of {choices:?}"),
+                ))
+            }
+        };
+        allowed("resolution".into(), self.resolution, &preset.resolutions)?;
+        if self.p.len() != s - 1 {
+            return Err(Error::config(
+                "p",
+                format!("{} fractions for {s} stages, need {}", self.p.len(), s - 1),
+            ));
+        }
+        // The cut rule checks membership and order; any width ≥ 4·S will do here.
+        super::stage_cuts(4 * s as u32, &self.p)?;
+        let shape = |field: &str, rows: usize, cols: Option<usize>, got: &Vec<Vec<u32>>| {
+            if got.len() != rows {
+                return Err(Error::config(
+                    field,
+                    format!("{} rows, need one per stage ({rows})", got.len()),
+                ));
+            }
+            if let Some(cols) = cols {
+                if let Some((i, r)) = got.iter().enumerate().find(|(_, r)| r.len() != cols) {
+                    return Err(Error::config(
+                        format!("{field}[{i}]"),
+                        format!("{} entries, need {cols}", r.len()),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        shape("kernel", s, Some(preset.blocks()), &self.kernel)?;
+        shape("depth", s, Some(preset.units.len()), &self.depth)?;
+        for (si, row) in self.kernel.iter().enumerate() {
+            for (b, &k) in row.iter().enumerate() {
+                allowed(format!("kernel[{si}][{b}]"), k, &preset.kernels)?;
+            }
+        }
+        for (si, row) in self.depth.iter().enumerate() {
+            for (u, &d) in row.iter().enumerate() {
+                allowed(format!("depth[{si}][{u}]"), d, &preset.depths)?;
+            }
+        }
+        if self.expand.len() != preset.blocks() {
+            return Err(Error::config(
+                "expand",
+                format!("{} entries, need {}", self.expand.len(), preset.blocks()),
+            ));
+        }
+        for (b, &e) in self.expand.iter().enumerate() {
+            allowed(format!("expand[{b}]"), e, &preset.expand_ratios)?;
+        }
+        Ok(())
+    }
+
+    /// Parses a config from JSON (unknown keys are errors) and validates it.
+    pub fn from_json(json: &str, preset: &Preset) -> Result<Self> {
+        let c: Self = serde_json::from_str(json)
+            .map_err(|e| Error::config("subnet config", e.to_string()))?;
+        c.validate(preset)?;
+        Ok(c)
+    }
+
+    /// Number of blocks of `unit` that run in any stage (max over stages of the depth).
+    pub fn unit_blocks(&self, unit: usize) -> u32 {
+        self.depth.iter().map(|row| row[unit]).max().unwrap_or(0)
+    }
+
+    /// Whether elastic block `index` of `unit` runs for stage `s`.
+    pub fn active(&self, s: usize, unit: usize, index: usize) -> bool {
+        (index as u32) < self.depth[s][unit]
+    }
+}
+
+/// S − 1 distinct sorted cut fractions drawn uniformly.
+fn random_cuts<R: Rng + ?Sized>(stages: usize, rng: &mut R) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..CUT_FRACTIONS.len()).collect();
+    idx.shuffle(rng);
+    let mut chosen: Vec<usize> = idx.into_iter().take(stages - 1).collect();
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| CUT_FRACTIONS[i]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn should_sample_valid_configs() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let largest = SubnetConfig::largest(&preset);
+        assert_eq!(largest.p, vec![0.625, 0.75]);
+        assert_eq!(SubnetConfig::smallest(&preset).p, vec![0.25, 0.375]);
+        largest.validate(&preset).unwrap();
+        for _ in 0..200 {
+            let a = SubnetConfig::random(&preset, &mut rng);
+            let b = SubnetConfig::random(&preset, &mut rng);
+            a.validate(&preset).unwrap();
+            a.mutate(&preset, 0.3, &mut rng).validate(&preset).unwrap();
+            a.crossover(&b, &mut rng).validate(&preset).unwrap();
+        }
+    }
+
+    #[test]
+    fn should_name_the_offending_field() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let mut c = SubnetConfig::largest(&preset);
+        c.kernel[1][5] = 4;
+        assert!(c
+            .validate(&preset)
+            .unwrap_err()
+            .to_string()
+            .contains("kernel[1][5]"));
+        let mut c = SubnetConfig::largest(&preset);
+        c.p = vec![0.75, 0.5];
+        assert!(c
+            .validate(&preset)
+            .unwrap_err()
+            .to_string()
+            .contains("p[1]"));
+        let mut c = SubnetConfig::largest(&preset);
+        c.depth[2].pop();
+        assert!(c
+            .validate(&preset)
+            .unwrap_err()
+            .to_string()
+            .contains("depth[2]"));
+        let mut c = SubnetConfig::largest(&preset);
+        c.resolution = 31;
+        assert!(c
+            .validate(&preset)
+            .unwrap_err()
+            .to_string()
+            .contains("resolution"));
+    }
+
+    #[test]
+    fn should_reject_unknown_json_keys() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let mut json = serde_json::to_value(SubnetConfig::largest(&preset)).unwrap();
+        let back = SubnetConfig::from_json(&json.to_string(), &preset).unwrap();
+        assert_eq!(back, SubnetConfig::largest(&preset));
+        json["kernels"] = serde_json::json!(3);
+        let err = SubnetConfig::from_json(&json.to_string(), &preset)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `kernels`"), "{err}");
+    }
+
+    #[test]
+    fn should_check_presets() {
+        assert!(Preset::tiny(5, 10).is_err());
+        assert!(Preset::by_name("huge", 3, 10).is_err());
+        // Every axis ≥ 4·S: 4 stages need 16 channels, the tiny stem has exactly 16.
+        Preset::tiny(4, 10).unwrap();
+        let mut p = Preset::tiny(3, 10).unwrap();
+        p.stem = 8;
+        assert!(p.validated().unwrap_err().to_string().contains("stem"));
+    }
+}
