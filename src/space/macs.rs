@@ -47,25 +47,21 @@ impl Counter {
         bias: bool,
         active: &[bool],
     ) {
-        for s in 0..out.stages() {
-            if active[s] {
-                let rows = out.range(s).len() as u64;
-                let w = rows * u64::from(inp.end(s));
-                self.macs[s] += w * pixels;
-                self.params[s] += w + if bias { rows } else { 0 };
-            }
+        for (s, _) in active.iter().enumerate().filter(|(_, &a)| a) {
+            let rows = out.range(s).len() as u64;
+            let w = rows * u64::from(inp.end(s));
+            self.macs[s] += w * pixels;
+            self.params[s] += w + if bias { rows } else { 0 };
         }
     }
 
     /// A depthwise conv, kernel `k[s]` per stage, with folded BN bias.
     fn depthwise(&mut self, cuts: &StageCuts, k: &[u32], pixels: u64, active: &[bool]) {
-        for s in 0..cuts.stages() {
-            if active[s] {
-                let c = cuts.range(s).len() as u64;
-                let kk = u64::from(k[s] * k[s]);
-                self.macs[s] += c * kk * pixels;
-                self.params[s] += c * kk + c;
-            }
+        for (s, _) in active.iter().enumerate().filter(|(_, &a)| a) {
+            let c = cuts.range(s).len() as u64;
+            let kk = u64::from(k[s] * k[s]);
+            self.macs[s] += c * kk * pixels;
+            self.params[s] += c * kk + c;
         }
     }
 }
