@@ -29,6 +29,24 @@ pub enum Error {
         got: usize,
     },
 
+    // === Data errors ===
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A data file is malformed (truncated, wrong magic, inconsistent sizes, undecodable).
+    #[error("{path}: {reason}")]
+    Data {
+        /// The file or folder.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     // === GPU errors ===
     /// No adapter matched the request (or none exists).
     #[error("no GPU adapter found: {0}")]
@@ -53,6 +71,22 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A [`Error::Data`] for `path`.
+    pub fn data(path: impl AsRef<std::path::Path>, reason: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.as_ref().display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`Error::Io`] for `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
     /// A [`Error::Config`] for `field`.
     pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Config {

@@ -14,10 +14,13 @@
 //! - [`ops::resize`]: bilinear input resize;
 //! - [`ops::mbconv`]: the kernels composed into one gated multi-stage MBConv block.
 //!
-//! [`gpu`] picks the adapter and runs them; [`selftest`] checks every kernel against its
+//! [`space`] holds presets, subnet configs and the MACs counter; [`data`] (feature `data`) the
+//! data-set loaders. [`gpu`] picks the adapter and runs them; [`selftest`] checks every kernel against its
 //! reference on the current device.
 #![warn(missing_docs)]
 
+#[cfg(feature = "data")]
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod ops;
