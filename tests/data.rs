@@ -90,7 +90,7 @@ fn should_reject_bad_idx_files() {
     // A header claiming 2³² × … bytes must fail on size, not allocate.
     std::fs::write(&img, idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[1, 2, 3])).unwrap();
     assert!(load_idx(&img, &lab, classes(3)).is_err());
-    std::fs::write(&img, gzip(&full)[..20].to_vec()).unwrap();
+    std::fs::write(&img, &gzip(&full)[..20]).unwrap();
     assert!(load_idx(&img, &lab, classes(3))
         .unwrap_err()
         .to_string()
