@@ -45,6 +45,7 @@ const TK: u32 = 16u;
 
 var<workgroup> tile_a: array<f32, 1024>;
 var<workgroup> tile_b: array<f32, 1024>;
+var<workgroup> tile_lim: array<u32, 64>;
 
 fn out_cut(j: u32) -> u32 {
     return p.out_cuts[j / 4u][j % 4u];
@@ -108,10 +109,18 @@ fn main(
         }
     }
 
+    // Each thread owns rows lid.y + 16·i and columns lid.x + 16·j (conflict-free tile reads,
+    // coalesced stores); the first 64 threads look up the tile's row bounds once.
+    if (li < TM) {
+        let r = row0 + li;
+        tile_lim[li] = select(0u, row_limit(r), r < p.rows);
+    }
+    workgroupBarrier();
     var lim: array<u32, 4>;
+    var lim_min = 0xffffffffu;
     for (var i = 0u; i < 4u; i++) {
-        let r = row0 + lid.y * 4u + i;
-        lim[i] = select(0u, row_limit(r), r < p.rows);
+        lim[i] = tile_lim[lid.y + 16u * i];
+        lim_min = min(lim_min, lim[i]);
     }
 
     var acc: array<vec4<f32>, 4>;
@@ -120,10 +129,9 @@ fn main(
             let idx = li + 256u * t;
             let ra = idx / TK;
             let ka = k0 + idx % TK;
-            let row = row0 + ra;
             var a = 0.0;
-            if (row < p.rows && ka < row_limit(row)) {
-                a = w[row * p.depth + ka];
+            if (ka < tile_lim[ra]) {
+                a = w[(row0 + ra) * p.depth + ka];
             }
             tile_a[(idx % TK) * TM + ra] = a;
 
@@ -137,25 +145,36 @@ fn main(
             tile_b[kb * TN + cb] = b;
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            let k = k0 + kk;
-            let bb = kk * TN + lid.x * 4u;
-            let bv = vec4<f32>(tile_b[bb], tile_b[bb + 1u], tile_b[bb + 2u], tile_b[bb + 3u]);
-            for (var i = 0u; i < 4u; i++) {
-                let a = tile_a[kk * TM + lid.y * 4u + i];
-                acc[i] = select(acc[i], fma(vec4<f32>(a), bv, acc[i]), k < lim[i]);
+        if (k0 + TK <= lim_min) {
+            // Every row of this thread reduces over the whole step: no selection needed.
+            for (var kk = 0u; kk < TK; kk++) {
+                let bb = kk * TN + lid.x;
+                let bv = vec4<f32>(tile_b[bb], tile_b[bb + 16u], tile_b[bb + 32u], tile_b[bb + 48u]);
+                for (var i = 0u; i < 4u; i++) {
+                    acc[i] = fma(vec4<f32>(tile_a[kk * TM + lid.y + 16u * i]), bv, acc[i]);
+                }
+            }
+        } else {
+            for (var kk = 0u; kk < TK; kk++) {
+                let k = k0 + kk;
+                let bb = kk * TN + lid.x;
+                let bv = vec4<f32>(tile_b[bb], tile_b[bb + 16u], tile_b[bb + 32u], tile_b[bb + 48u]);
+                for (var i = 0u; i < 4u; i++) {
+                    let a = tile_a[kk * TM + lid.y + 16u * i];
+                    acc[i] = select(acc[i], fma(vec4<f32>(a), bv, acc[i]), k < lim[i]);
+                }
             }
         }
         workgroupBarrier();
     }
 
     for (var i = 0u; i < 4u; i++) {
-        let row = row0 + lid.y * 4u + i;
+        let row = row0 + lid.y + 16u * i;
         if (row >= p.rows) {
             continue;
         }
         for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x * 4u + j;
+            let col = col0 + lid.x + 16u * j;
             if (col < p.cols) {
                 finish(batch, row, col, acc[i][j]);
             }
