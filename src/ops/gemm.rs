@@ -14,7 +14,7 @@ use crate::space::StageCuts;
 
 /// Up to this many output columns (samples of a linear layer, pixels of a 1×1 conv) the GEMM
 /// runs as one workgroup per output (`gemv`) instead of 64 × 64 tiles.
-pub const GEMV_MAX_COLS: u32 = 16;
+pub const GEMV_MAX_COLS: u32 = 64;
 
 /// Shapes and options of one masked GEMM.
 #[derive(Clone, Debug)]
