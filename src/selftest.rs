@@ -171,10 +171,15 @@ async fn check_gemm(ctx: &GpuContext, rng: &mut SmallRng, spec: GemmSpec) -> Res
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
     let case = format!(
-        "B{} O{} I{} P{} S{} {:?}{}{}",
+        "B{} O{} I{}{} P{} S{} {:?}{}{}",
         spec.batch,
         spec.rows,
         spec.depth,
+        if spec.in_width > spec.depth {
+            format!("/{}", spec.in_width)
+        } else {
+            String::new()
+        },
         spec.cols,
         spec.out_cuts.stages(),
         spec.act,
@@ -437,6 +442,7 @@ fn gemm_spec(
         batch,
         rows,
         depth,
+        in_width: depth,
         cols,
         out_cuts: stage_cuts(rows as u32, p)?,
         in_cuts: stage_cuts(depth as u32, p)?,
@@ -501,6 +507,12 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
     let mut rows = Vec::new();
     for (batch, shape, p, act, residual, active) in gemm_cases {
         let spec = gemm_spec(batch, shape, p, act, residual, active)?;
+        rows.push(check_gemm(ctx, rng, spec).await?);
+    }
+    // Reading a channel prefix of a wider tensor, as the exits read the feature-mix vector.
+    for (batch, cols) in [(3, 1), (2, 70)] {
+        let mut spec = gemm_spec(batch, (10, 20, cols), &[], n, false, vec![t])?;
+        spec.in_width = 36;
         rows.push(check_gemm(ctx, rng, spec).await?);
     }
     rows.extend([

@@ -23,8 +23,11 @@ pub struct GemmSpec {
     pub batch: usize,
     /// Output channels O (rows of `w`).
     pub rows: usize,
-    /// Input channels I (columns of `w`).
+    /// Input channels I (columns of `w`): the reduction reads channels `0..depth` of x.
     pub depth: usize,
+    /// Channels per sample stored in x (≥ depth; more when reading a prefix of a wider tensor,
+    /// as the exits do with the feature-mix vector).
+    pub in_width: usize,
     /// Pixels per channel P = H·W (1 for a linear layer).
     pub cols: usize,
     /// Stage cuts of the output axis (width O).
@@ -54,6 +57,7 @@ impl GemmSpec {
             batch,
             rows,
             depth,
+            in_width: depth,
             cols,
             out_cuts: StageCuts::single(to_u32("rows", rows)?)?,
             in_cuts: StageCuts::single(to_u32("depth", depth)?)?,
@@ -92,6 +96,12 @@ impl GemmSpec {
                 ),
             ));
         }
+        if self.in_width < self.depth {
+            return Err(Error::config(
+                "gemm.in_width",
+                format!("{} < depth {}", self.in_width, self.depth),
+            ));
+        }
         if self.pass_through && !self.residual {
             return Err(Error::config("gemm.pass_through", "needs a residual"));
         }
@@ -101,7 +111,7 @@ impl GemmSpec {
     /// Elements of x, w, affine and y.
     pub fn lens(&self) -> (usize, usize, usize, usize) {
         (
-            self.batch * self.depth * self.cols,
+            self.batch * self.in_width * self.cols,
             self.rows * self.depth,
             2 * self.rows,
             self.batch * self.rows * self.cols,
@@ -145,7 +155,7 @@ pub fn gemm_reference(
         }
         (false, _) => None,
     };
-    let (o_n, i_n, p_n) = (spec.rows, spec.depth, spec.cols);
+    let (o_n, i_n, x_n, p_n) = (spec.rows, spec.depth, spec.in_width, spec.cols);
     let mut y = vec![0f32; ny];
     for b in 0..spec.batch {
         for o in 0..o_n {
@@ -155,7 +165,7 @@ pub fn gemm_reference(
                 let at = (b * o_n + o) * p_n + p;
                 y[at] = if spec.active[s] {
                     let acc: f64 = (0..lim)
-                        .map(|k| f64::from(w[o * i_n + k]) * f64::from(x[(b * i_n + k) * p_n + p]))
+                        .map(|k| f64::from(w[o * i_n + k]) * f64::from(x[(b * x_n + k) * p_n + p]))
                         .sum();
                     let v = spec
                         .act
@@ -235,10 +245,11 @@ pub fn encode_gemm(
     to_u32("y", ny)?;
     let batch = to_u32("batch", spec.batch)?;
     // Linear layers: columns are the samples; 1×1 convs: columns are pixels, batch on z.
+    let width = to_u32("in_width", spec.in_width)?;
     let (cols_eff, z, x_sk, x_sp, x_sb, y_so, y_sp, y_sb) = if spec.cols == 1 {
-        (batch, 1, 1, depth, 0, 1, rows, 0)
+        (batch, 1, 1, width, 0, 1, rows, 0)
     } else {
-        (cols, batch, cols, 1, depth * cols, cols, 1, rows * cols)
+        (cols, batch, cols, 1, width * cols, cols, 1, rows * cols)
     };
     let params = Params {
         rows,

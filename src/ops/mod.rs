@@ -5,7 +5,6 @@
 //! Layout everywhere: NCHW, `f32`, contiguous; linear layers are `[batch, features]`; a layer's
 //! fused BN / bias is one `affine` tensor `[scale(C), shift(C)]` (a bias is scale 1, shift b).
 
-mod activation;
 pub mod conv;
 pub mod dwconv;
 pub mod gemm;
@@ -16,7 +15,7 @@ pub mod resize;
 pub mod se;
 pub mod softmax;
 
-pub use activation::Activation;
+pub use crate::space::Activation;
 
 use crate::error::{Error, Result};
 

@@ -9,9 +9,10 @@
 
 use serde::Serialize;
 
-use super::preset::{make_divisible, se_reduced, Preset};
+use super::plan::Plan;
+use super::preset::Preset;
 use super::subnet::SubnetConfig;
-use super::{stage_cuts, StageCuts};
+use super::StageCuts;
 use crate::error::Result;
 
 /// Cost of one subnet, per stage.
@@ -68,9 +69,8 @@ impl Counter {
 
 /// Counts MACs and parameters of `config`'s stage-wise pass.
 pub fn count(preset: &Preset, config: &SubnetConfig) -> Result<Cost> {
-    config.validate(preset)?;
-    let s_n = preset.stages;
-    let p = &config.p;
+    let plan = Plan::new(preset, config)?;
+    let s_n = plan.stages;
     let all = vec![true; s_n];
     let mut c = Counter {
         macs: vec![0; s_n],
@@ -78,49 +78,32 @@ pub fn count(preset: &Preset, config: &SubnetConfig) -> Result<Cost> {
     };
 
     // Stem: 3×3 stride 2 over the image's 3 channels (which belong to every stage).
-    let mut size = u64::from(config.resolution.div_ceil(2));
-    let stem = stage_cuts(preset.stem, p)?;
+    let stem = plan.stem_size() as u64;
     for s in 0..s_n {
-        let o = stem.range(s).len() as u64;
-        c.macs[s] += o * 27 * size * size;
+        let o = plan.stem_cuts.range(s).len() as u64;
+        c.macs[s] += o * 27 * stem * stem;
         c.params[s] += o * 27 + o;
     }
-    // Fixed first block: k3 e1 16→16, residual, no SE.
-    c.depthwise(&stem, &vec![3; s_n], size * size, &all);
-    c.pointwise(&stem, &stem, size * size, true, &all);
-
-    let mut in_cuts = stem;
-    for (u, unit) in preset.units.iter().enumerate() {
-        let out_cuts = stage_cuts(unit.width, p)?;
-        for i in 0..config.unit_blocks(u) as usize {
-            let block = u * preset.max_depth() + i;
-            let active: Vec<bool> = (0..s_n).map(|s| config.active(s, u, i)).collect();
-            let in_w = in_cuts.width();
-            let mid = make_divisible(in_w * config.expand[block]);
-            let mid_cuts = stage_cuts(mid, p)?;
-            let stride = if i == 0 { unit.stride } else { 1 };
-            let out_size = size.div_ceil(u64::from(stride));
-            let kernels: Vec<u32> = (0..s_n).map(|s| config.kernel[s][block]).collect();
-            c.pointwise(&mid_cuts, &in_cuts, size * size, true, &active);
-            c.depthwise(&mid_cuts, &kernels, out_size * out_size, &active);
-            if unit.se {
-                let red_cuts = stage_cuts(se_reduced(mid), p)?;
-                c.pointwise(&red_cuts, &mid_cuts, 1, true, &active);
-                c.pointwise(&mid_cuts, &red_cuts, 1, true, &active);
-            }
-            c.pointwise(&out_cuts, &mid_cuts, out_size * out_size, true, &active);
-            size = out_size;
-            in_cuts = out_cuts.clone();
+    for b in &plan.blocks {
+        let (size, out) = (b.size as u64, b.out_size() as u64);
+        if b.expand {
+            c.pointwise(&b.mid_cuts, &b.in_cuts, size * size, true, &b.active);
         }
+        let kernels: Vec<u32> = b.kernels.iter().map(|&k| k as u32).collect();
+        c.depthwise(&b.mid_cuts, &kernels, out * out, &b.active);
+        if let Some(red) = &b.se_cuts {
+            c.pointwise(red, &b.mid_cuts, 1, true, &b.active);
+            c.pointwise(&b.mid_cuts, red, 1, true, &b.active);
+        }
+        c.pointwise(&b.out_cuts, &b.mid_cuts, out * out, true, &b.active);
     }
     // Head: final expand (1×1, BN, hswish) → pool → feature mix (no bias) → one classifier per exit.
-    let fe = stage_cuts(preset.final_expand, p)?;
-    c.pointwise(&fe, &in_cuts, size * size, true, &all);
-    let fm = stage_cuts(preset.feature_mix, p)?;
-    c.pointwise(&fm, &fe, 1, false, &all);
-    let classes = preset.classes as u64;
+    let size = plan.final_size() as u64;
+    c.pointwise(&plan.final_cuts, plan.last_cuts(), size * size, true, &all);
+    c.pointwise(&plan.mix_cuts, &plan.final_cuts, 1, false, &all);
+    let classes = plan.classes as u64;
     for s in 0..s_n {
-        let w = classes * u64::from(fm.end(s));
+        let w = classes * u64::from(plan.mix_cuts.end(s));
         c.macs[s] += w;
         c.params[s] += w + classes;
     }
@@ -191,7 +174,7 @@ mod tests {
                 width: 8,
                 stride: 1,
                 se: false,
-                act: crate::ops::Activation::Relu,
+                act: crate::space::Activation::Relu,
             }],
             depths: vec![2],
             kernels: vec![3],

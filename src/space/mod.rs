@@ -1,12 +1,16 @@
 //! The search space (DESIGN §1–2): presets, subnet configs with sampling, mutation and
-//! crossover, stage cut points, and the MACs / parameter counter. Plain data (serde only).
+//! crossover, stage cut points, the layer plan of a subnet, and the MACs / parameter counter. Plain data (serde only).
 
+mod activation;
 mod cuts;
 pub mod macs;
+mod plan;
 mod preset;
 mod subnet;
 
+pub use activation::Activation;
 pub use cuts::{stage_cuts, StageCuts, CUT_FRACTIONS, MAX_STAGES};
 pub use macs::{count, Cost};
+pub use plan::{BlockPlan, Plan};
 pub use preset::{make_divisible, se_reduced, Preset, Unit};
 pub use subnet::SubnetConfig;

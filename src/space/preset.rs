@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Activation;
 use crate::error::{Error, Result};
-use crate::ops::Activation;
 
 /// One unit of MBConv blocks sharing an output width.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
-//! Activation functions (DESIGN §1), mirrored by `shaders/activation.wgsl`.
+//! Activation functions (DESIGN §1), part of a preset's data; the kernels mirror them in
+//! `shaders/activation.wgsl`.
 
 use serde::{Deserialize, Serialize};
 

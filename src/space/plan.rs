@@ -1,0 +1,141 @@
+//! The layer plan of a subnet: every layer's stage cuts, sizes and choices, derived from the
+//! preset and the config alone. The MACs counter, the reference network and (later) the
+//! supernet and the runtime all walk this one plan.
+
+use super::preset::{make_divisible, se_reduced, Preset};
+use super::subnet::SubnetConfig;
+use super::Activation;
+use super::{stage_cuts, StageCuts};
+use crate::error::Result;
+
+/// One MBConv block of the subnet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockPlan {
+    /// Input channel cuts.
+    pub in_cuts: StageCuts,
+    /// Middle channel cuts (= input cuts when the block does not expand).
+    pub mid_cuts: StageCuts,
+    /// Output channel cuts.
+    pub out_cuts: StageCuts,
+    /// SE reduced-channel cuts, when the block has SE.
+    pub se_cuts: Option<StageCuts>,
+    /// Whether the block has a 1×1 expand (the fixed first block does not).
+    pub expand: bool,
+    /// Depthwise stride.
+    pub stride: usize,
+    /// Input height = width.
+    pub size: usize,
+    /// Depthwise kernel per stage.
+    pub kernels: Vec<usize>,
+    /// Activation of expand and depthwise.
+    pub act: Activation,
+    /// Per stage: does the block run?
+    pub active: Vec<bool>,
+    /// Elastic block index (unit · max depth + index in unit), `None` for the fixed first block.
+    pub elastic_index: Option<usize>,
+}
+
+impl BlockPlan {
+    /// Output height = width.
+    pub fn out_size(&self) -> usize {
+        self.size.div_ceil(self.stride)
+    }
+}
+
+/// Every layer of a subnet, in execution order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Stages S.
+    pub stages: usize,
+    /// Input resolution.
+    pub resolution: usize,
+    /// Stem output cuts (3×3 stride-2 conv from the image, hswish).
+    pub stem_cuts: StageCuts,
+    /// The fixed first block, then the elastic blocks that run in some stage.
+    pub blocks: Vec<BlockPlan>,
+    /// Final-expand output cuts (1×1 conv, BN, hswish) at the last block's size.
+    pub final_cuts: StageCuts,
+    /// Feature-mix output cuts (stage-causal linear, no bias, hswish).
+    pub mix_cuts: StageCuts,
+    /// Classes of every exit.
+    pub classes: usize,
+}
+
+impl Plan {
+    /// The plan of `config` in `preset` (validates the config).
+    pub fn new(preset: &Preset, config: &SubnetConfig) -> Result<Self> {
+        config.validate(preset)?;
+        let s_n = preset.stages;
+        let p = &config.p;
+        let stem_cuts = stage_cuts(preset.stem, p)?;
+        let mut size = (config.resolution as usize).div_ceil(2);
+        let mut blocks = vec![BlockPlan {
+            in_cuts: stem_cuts.clone(),
+            mid_cuts: stem_cuts.clone(),
+            out_cuts: stem_cuts.clone(),
+            se_cuts: None,
+            expand: false,
+            stride: 1,
+            size,
+            kernels: vec![3; s_n],
+            act: Activation::Relu,
+            active: vec![true; s_n],
+            elastic_index: None,
+        }];
+        let mut in_cuts = stem_cuts.clone();
+        for (u, unit) in preset.units.iter().enumerate() {
+            let out_cuts = stage_cuts(unit.width, p)?;
+            for i in 0..config.unit_blocks(u) as usize {
+                let index = u * preset.max_depth() + i;
+                let mid = make_divisible(in_cuts.width() * config.expand[index]);
+                let stride = if i == 0 { unit.stride as usize } else { 1 };
+                let block = BlockPlan {
+                    in_cuts: in_cuts.clone(),
+                    mid_cuts: stage_cuts(mid, p)?,
+                    out_cuts: out_cuts.clone(),
+                    se_cuts: if unit.se {
+                        Some(stage_cuts(se_reduced(mid), p)?)
+                    } else {
+                        None
+                    },
+                    expand: true,
+                    stride,
+                    size,
+                    kernels: (0..s_n).map(|s| config.kernel[s][index] as usize).collect(),
+                    act: unit.act,
+                    active: (0..s_n).map(|s| config.active(s, u, i)).collect(),
+                    elastic_index: Some(index),
+                };
+                size = block.out_size();
+                in_cuts = out_cuts.clone();
+                blocks.push(block);
+            }
+        }
+        Ok(Plan {
+            stages: s_n,
+            resolution: config.resolution as usize,
+            stem_cuts,
+            blocks,
+            final_cuts: stage_cuts(preset.final_expand, p)?,
+            mix_cuts: stage_cuts(preset.feature_mix, p)?,
+            classes: preset.classes,
+        })
+    }
+
+    /// Height = width after the stem.
+    pub fn stem_size(&self) -> usize {
+        self.resolution.div_ceil(2)
+    }
+
+    /// Height = width of the last block's output (where the final expand runs).
+    pub fn final_size(&self) -> usize {
+        self.blocks
+            .last()
+            .map_or(self.stem_size(), BlockPlan::out_size)
+    }
+
+    /// Channels of the last block's output.
+    pub fn last_cuts(&self) -> &StageCuts {
+        self.blocks.last().map_or(&self.stem_cuts, |b| &b.out_cuts)
+    }
+}
