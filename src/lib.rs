@@ -12,7 +12,8 @@
 //! - [`ops::conv`]: the stem conv; [`ops::pool`]: global average pool;
 //! - [`ops::se`]: stage-causal squeeze-excite; [`ops::softmax`]: softmax, confidence, arg-max;
 //! - [`ops::resize`]: bilinear input resize;
-//! - [`ops::mbconv`]: the kernels composed into one gated multi-stage MBConv block.
+//! - [`ops::mbconv`]: the kernels composed into one gated multi-stage MBConv block;
+//! - [`net`]: a whole subnet's all-exits pass, on the CPU reference and on the GPU.
 //!
 //! [`space`] holds presets, subnet configs and the MACs counter; [`data`] (feature `data`) the
 //! data-set loaders. [`gpu`] picks the adapter and runs them; [`selftest`] checks every kernel against its
@@ -23,6 +24,7 @@
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod net;
 pub mod ops;
 pub mod selftest;
 pub mod space;

@@ -61,6 +61,11 @@ impl ConvSpec {
         Ok(())
     }
 
+    /// Multiply-accumulates performed.
+    pub fn macs(&self) -> usize {
+        self.lens().3 * self.in_channels * self.kernel * self.kernel
+    }
+
     /// Elements of x, w, affine and y.
     pub fn lens(&self) -> (usize, usize, usize, usize) {
         (

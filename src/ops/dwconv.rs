@@ -92,6 +92,17 @@ impl DwConvSpec {
         Ok(())
     }
 
+    /// Multiply-accumulates performed (active stages only).
+    pub fn macs(&self) -> usize {
+        (0..self.cuts.stages())
+            .filter(|&s| self.active[s])
+            .map(|s| self.cuts.range(s).len() * self.kernels[s] * self.kernels[s])
+            .sum::<usize>()
+            * self.batch
+            * self.out_height()
+            * self.out_width()
+    }
+
     /// Elements of x, w, affine and y.
     pub fn lens(&self) -> (usize, usize, usize, usize) {
         (

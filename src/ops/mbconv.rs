@@ -11,7 +11,7 @@ use super::se::{encode_se, se_reference, SeSpec, SeWeights};
 use super::{check_len, Activation};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::space::StageCuts;
+use crate::space::{BlockPlan, StageCuts};
 
 /// Elements reserved per channel for depthwise kernels (7 × 7).
 pub const DW_STRIDE: usize = 49;
@@ -92,6 +92,35 @@ impl MbConvSpec {
     /// Output width.
     pub fn out_width(&self) -> usize {
         self.width.div_ceil(self.stride)
+    }
+
+    /// The block of a subnet's layer plan, for `batch` images.
+    pub fn from_plan(block: &BlockPlan, batch: usize) -> Self {
+        MbConvSpec {
+            batch,
+            height: block.size,
+            width: block.size,
+            stride: block.stride,
+            in_cuts: block.in_cuts.clone(),
+            mid_cuts: block.mid_cuts.clone(),
+            out_cuts: block.out_cuts.clone(),
+            se_cuts: block.se_cuts.clone(),
+            expand: block.expand,
+            kernels: block.kernels.clone(),
+            act: block.act,
+            active: block.active.clone(),
+        }
+    }
+
+    /// Multiply-accumulates performed.
+    pub fn macs(&self) -> usize {
+        let expand = if self.expand {
+            self.expand_spec().macs()
+        } else {
+            0
+        };
+        let se = self.se_spec().map_or(0, |se| se.macs());
+        expand + self.dw_spec().macs() + se + self.project_spec().macs()
     }
 
     /// Elements of the input and of the output.

@@ -99,6 +99,11 @@ impl SeSpec {
         self.expand().validate()
     }
 
+    /// Multiply-accumulates performed (the two masked 1×1 layers).
+    pub fn macs(&self) -> usize {
+        self.reduce().macs() + self.expand().macs()
+    }
+
     /// Elements of x (and y).
     pub fn len(&self) -> usize {
         self.batch * self.channels * self.size

@@ -1,0 +1,13 @@
+//! A whole subnet composed of the kernels: its weights (BN folded, kernels at their size), the
+//! all-exits pass as a plain-Rust reference, and the same pass on the GPU (DESIGN §2).
+//!
+//! The all-exits pass runs the whole masked network once and gives every exit's logits; the
+//! supernet's training pass and the runtime's stage-wise pass must both agree with it.
+
+mod gpu;
+mod reference;
+mod weights;
+
+pub use gpu::forward_gpu;
+pub use reference::{forward_reference, AllExits};
+pub use weights::NetWeights;
