@@ -13,7 +13,8 @@
 //! - [`ops::se`]: stage-causal squeeze-excite; [`ops::softmax`]: softmax, confidence, arg-max;
 //! - [`ops::resize`]: bilinear input resize;
 //! - [`ops::mbconv`]: the kernels composed into one gated multi-stage MBConv block;
-//! - [`net`]: a whole subnet's all-exits pass, on the CPU reference and on the GPU.
+//! - [`net`]: a whole subnet's all-exits pass, on the CPU reference and on the GPU;
+//! - [`runtime`]: the stage-wise pass with early exit.
 //!
 //! [`space`] holds presets, subnet configs and the MACs counter; [`data`] (feature `data`) the
 //! data-set loaders. [`gpu`] picks the adapter and runs them; [`selftest`] checks every kernel against its
@@ -26,6 +27,7 @@ pub mod error;
 pub mod gpu;
 pub mod net;
 pub mod ops;
+pub mod runtime;
 pub mod selftest;
 pub mod space;
 #[cfg(feature = "wasm")]

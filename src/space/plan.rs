@@ -40,6 +40,11 @@ impl BlockPlan {
     pub fn out_size(&self) -> usize {
         self.size.div_ceil(self.stride)
     }
+
+    /// Whether the block adds its input (stride 1 and unchanged width).
+    pub fn residual(&self) -> bool {
+        self.stride == 1 && self.in_cuts == self.out_cuts
+    }
 }
 
 /// Every layer of a subnet, in execution order.

@@ -1,0 +1,398 @@
+//! The stage-wise pass on the CPU (plain Rust, f64 accumulation): the reference the GPU
+//! runtime is checked against. One image at a time, `[C, H, W]`.
+
+use std::ops::Range;
+
+use super::{check_thresholds, exit_output, Decision};
+use crate::error::{Error, Result};
+use crate::net::NetWeights;
+use crate::ops::mbconv::DW_STRIDE;
+use crate::ops::Activation;
+use crate::space::{count, Plan, Preset, SubnetConfig};
+
+/// A subnet ready to classify stage by stage on the CPU.
+pub struct StageWiseCpu {
+    plan: Plan,
+    weights: NetWeights<Vec<f32>>,
+    cum_macs: Vec<u64>,
+}
+
+/// A 1×1 conv / linear restricted to output rows `rows`, reading input channels `0..lim`.
+struct Pointwise<'a> {
+    w: &'a [f32],
+    affine: &'a [f32],
+    in_channels: usize,
+    out_channels: usize,
+    pixels: usize,
+    act: Activation,
+}
+
+impl Pointwise<'_> {
+    fn run(&self, x: &[f32], rows: Range<usize>, lim: usize, y: &mut [f32], res: Option<&[f32]>) {
+        let p_n = self.pixels;
+        for o in rows {
+            let (scale, shift) = (
+                f64::from(self.affine[o]),
+                f64::from(self.affine[self.out_channels + o]),
+            );
+            for p in 0..p_n {
+                let acc: f64 = (0..lim)
+                    .map(|k| {
+                        f64::from(self.w[o * self.in_channels + k]) * f64::from(x[k * p_n + p])
+                    })
+                    .sum();
+                let v = self.act.apply(acc * scale + shift)
+                    + res.map_or(0.0, |r| f64::from(r[o * p_n + p]));
+                y[o * p_n + p] = v as f32;
+            }
+        }
+    }
+}
+
+/// Depthwise conv of channels `range` with kernel `k` (same padding).
+#[allow(clippy::too_many_arguments)]
+fn depthwise(
+    x: &[f32],
+    w: &[f32],
+    affine: &[f32],
+    c_n: usize,
+    size: usize,
+    stride: usize,
+    k: usize,
+    range: Range<usize>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let out = size.div_ceil(stride);
+    let pad = (k / 2) as isize;
+    for c in range {
+        for oy in 0..out {
+            for ox in 0..out {
+                let mut acc = 0f64;
+                for ky in 0..k {
+                    let iy = (oy * stride + ky) as isize - pad;
+                    if iy < 0 || iy >= size as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = (ox * stride + kx) as isize - pad;
+                        if ix < 0 || ix >= size as isize {
+                            continue;
+                        }
+                        acc += f64::from(w[c * DW_STRIDE + ky * k + kx])
+                            * f64::from(x[(c * size + iy as usize) * size + ix as usize]);
+                    }
+                }
+                let v = act.apply(acc * f64::from(affine[c]) + f64::from(affine[c_n + c]));
+                y[(c * out + oy) * out + ox] = v as f32;
+            }
+        }
+    }
+}
+
+fn pool(x: &[f32], range: Range<usize>, pixels: usize, y: &mut [f32]) {
+    for c in range {
+        y[c] = (x[c * pixels..][..pixels]
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum::<f64>()
+            / pixels as f64) as f32;
+    }
+}
+
+/// Activations cached between stages: every layer's full-width output, filled slice by slice.
+struct Cache {
+    stem: Vec<f32>,
+    /// Per block: expanded, depthwise (after SE), pooled, reduced, gate, output.
+    blocks: Vec<[Vec<f32>; 6]>,
+    final_expand: Vec<f32>,
+    pooled: Vec<f32>,
+    features: Vec<f32>,
+}
+
+impl StageWiseCpu {
+    /// Prepares `weights` of `config` in `preset`.
+    pub fn new(
+        preset: &Preset,
+        config: &SubnetConfig,
+        weights: NetWeights<Vec<f32>>,
+    ) -> Result<Self> {
+        let plan = Plan::new(preset, config)?;
+        weights.check(&plan)?;
+        weights.check_finite()?;
+        let cum_macs = count(preset, config)?.cum_macs;
+        Ok(StageWiseCpu {
+            plan,
+            weights,
+            cum_macs,
+        })
+    }
+
+    /// The layer plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// MACs up to and including each exit.
+    pub fn cum_macs(&self) -> &[u64] {
+        &self.cum_macs
+    }
+
+    fn new_cache(&self) -> Cache {
+        let p = &self.plan;
+        let s0 = p.stem_size();
+        let blocks = p
+            .blocks
+            .iter()
+            .map(|b| {
+                let mid = b.mid_cuts.width() as usize;
+                let red = b.se_cuts.as_ref().map_or(0, |c| c.width() as usize);
+                let out = b.out_size();
+                [
+                    vec![0.0; mid * b.size * b.size],
+                    vec![0.0; mid * out * out],
+                    vec![0.0; mid],
+                    vec![0.0; red],
+                    vec![0.0; mid],
+                    vec![0.0; b.out_cuts.width() as usize * out * out],
+                ]
+            })
+            .collect();
+        let fs = p.final_size();
+        Cache {
+            stem: vec![0.0; p.stem_cuts.width() as usize * s0 * s0],
+            blocks,
+            final_expand: vec![0.0; p.final_cuts.width() as usize * fs * fs],
+            pooled: vec![0.0; p.final_cuts.width() as usize],
+            features: vec![0.0; p.mix_cuts.width() as usize],
+        }
+    }
+
+    /// Computes stage `s`'s slices of every layer and returns exit s's logits.
+    fn run_stage(&self, image: &[f32], cache: &mut Cache, s: usize) -> Vec<f32> {
+        let (p, w) = (&self.plan, &self.weights);
+        let r = p.resolution;
+        let s0 = p.stem_size();
+        // Stem: output channels of stage s over the whole image.
+        let c0 = p.stem_cuts.width() as usize;
+        let stem_w = &w.stem.0;
+        for o in p.stem_cuts.range(s) {
+            for oy in 0..s0 {
+                for ox in 0..s0 {
+                    let mut acc = 0f64;
+                    for ci in 0..3 {
+                        for ky in 0..3 {
+                            let iy = (oy * 2 + ky) as isize - 1;
+                            if iy < 0 || iy >= r as isize {
+                                continue;
+                            }
+                            for kx in 0..3 {
+                                let ix = (ox * 2 + kx) as isize - 1;
+                                if ix < 0 || ix >= r as isize {
+                                    continue;
+                                }
+                                acc += f64::from(stem_w[((o * 3 + ci) * 3 + ky) * 3 + kx])
+                                    * f64::from(image[(ci * r + iy as usize) * r + ix as usize]);
+                            }
+                        }
+                    }
+                    let v = Activation::Hswish
+                        .apply(acc * f64::from(w.stem.1[o]) + f64::from(w.stem.1[c0 + o]));
+                    cache.stem[(o * s0 + oy) * s0 + ox] = v as f32;
+                }
+            }
+        }
+        let mut input: &[f32] = &cache.stem;
+        for ((b, bw), buffers) in p.blocks.iter().zip(&w.blocks).zip(cache.blocks.iter_mut()) {
+            let [expanded, mid, pooled, reduced, gate, out] = buffers;
+            let (size, osz) = (b.size, b.out_size());
+            let (mid_n, out_n) = (b.mid_cuts.width() as usize, b.out_cuts.width() as usize);
+            let mid_range = b.mid_cuts.range(s);
+            if b.active[s] {
+                let dw_in: &[f32] = if let Some((ew, ea)) = &bw.expand {
+                    let pw = Pointwise {
+                        w: ew,
+                        affine: ea,
+                        in_channels: b.in_cuts.width() as usize,
+                        out_channels: mid_n,
+                        pixels: size * size,
+                        act: b.act,
+                    };
+                    pw.run(
+                        input,
+                        mid_range.clone(),
+                        b.in_cuts.end(s) as usize,
+                        expanded,
+                        None,
+                    );
+                    expanded
+                } else {
+                    input
+                };
+                depthwise(
+                    dw_in,
+                    &bw.dw.0,
+                    &bw.dw.1,
+                    mid_n,
+                    size,
+                    b.stride,
+                    b.kernels[s],
+                    mid_range.clone(),
+                    b.act,
+                    mid,
+                );
+                if let (Some(se), Some(red_cuts)) = (&bw.se, &b.se_cuts) {
+                    let red_n = red_cuts.width() as usize;
+                    pool(mid, mid_range.clone(), osz * osz, pooled);
+                    let reduce = Pointwise {
+                        w: &se.reduce_w,
+                        affine: &se.reduce_affine,
+                        in_channels: mid_n,
+                        out_channels: red_n,
+                        pixels: 1,
+                        act: Activation::Relu,
+                    };
+                    reduce.run(
+                        pooled,
+                        red_cuts.range(s),
+                        b.mid_cuts.end(s) as usize,
+                        reduced,
+                        None,
+                    );
+                    let expand = Pointwise {
+                        w: &se.expand_w,
+                        affine: &se.expand_affine,
+                        in_channels: red_n,
+                        out_channels: mid_n,
+                        pixels: 1,
+                        act: Activation::Hsigmoid,
+                    };
+                    expand.run(
+                        reduced,
+                        mid_range.clone(),
+                        red_cuts.end(s) as usize,
+                        gate,
+                        None,
+                    );
+                    for c in mid_range.clone() {
+                        for v in &mut mid[c * osz * osz..][..osz * osz] {
+                            *v *= gate[c];
+                        }
+                    }
+                }
+                let residual = b.residual().then_some(input);
+                let project = Pointwise {
+                    w: &bw.project.0,
+                    affine: &bw.project.1,
+                    in_channels: mid_n,
+                    out_channels: out_n,
+                    pixels: osz * osz,
+                    act: Activation::None,
+                };
+                project.run(
+                    mid,
+                    b.out_cuts.range(s),
+                    b.mid_cuts.end(s) as usize,
+                    out,
+                    residual,
+                );
+            } else {
+                // Inactive for stage s: zero middle slices (already 0), output slice = input slice.
+                let range = b.out_cuts.range(s);
+                let plane = osz * osz;
+                out[range.start * plane..range.end * plane]
+                    .copy_from_slice(&input[range.start * plane..range.end * plane]);
+            }
+            input = out;
+        }
+        let fs = p.final_size();
+        let last = p.last_cuts();
+        let (fe_n, mix_n) = (p.final_cuts.width() as usize, p.mix_cuts.width() as usize);
+        let fe = Pointwise {
+            w: &w.final_expand.0,
+            affine: &w.final_expand.1,
+            in_channels: last.width() as usize,
+            out_channels: fe_n,
+            pixels: fs * fs,
+            act: Activation::Hswish,
+        };
+        fe.run(
+            input,
+            p.final_cuts.range(s),
+            last.end(s) as usize,
+            &mut cache.final_expand,
+            None,
+        );
+        pool(
+            &cache.final_expand,
+            p.final_cuts.range(s),
+            fs * fs,
+            &mut cache.pooled,
+        );
+        let mix = Pointwise {
+            w: &w.feature_mix.0,
+            affine: &w.feature_mix.1,
+            in_channels: fe_n,
+            out_channels: mix_n,
+            pixels: 1,
+            act: Activation::Hswish,
+        };
+        mix.run(
+            &cache.pooled,
+            p.mix_cuts.range(s),
+            p.final_cuts.end(s) as usize,
+            &mut cache.features,
+            None,
+        );
+        let c = p.mix_cuts.end(s) as usize;
+        let head = Pointwise {
+            w: &w.classifiers[s].0,
+            affine: &w.classifiers[s].1,
+            in_channels: c,
+            out_channels: p.classes,
+            pixels: 1,
+            act: Activation::None,
+        };
+        let mut logits = vec![0.0; p.classes];
+        head.run(&cache.features, 0..p.classes, c, &mut logits, None);
+        logits
+    }
+
+    /// Classifies one image (`[3, R, R]` at the plan's resolution): leaves at the first exit
+    /// whose confidence exceeds its threshold, always at the last.
+    pub fn classify(&self, image: &[f32], thresholds: &[f32]) -> Result<Decision> {
+        let stages = self.plan.stages;
+        check_thresholds(thresholds, stages)?;
+        let r = self.plan.resolution;
+        if image.len() != 3 * r * r {
+            return Err(Error::Shape {
+                op: "classify",
+                what: "image",
+                expected: 3 * r * r,
+                got: image.len(),
+            });
+        }
+        if image.iter().any(|v| !v.is_finite()) {
+            return Err(Error::config("image", "holds a NaN or infinite pixel"));
+        }
+        let mut cache = self.new_cache();
+        let mut per_exit = Vec::with_capacity(stages);
+        for s in 0..stages {
+            let logits = self.run_stage(image, &mut cache, s);
+            let out = exit_output(&logits);
+            per_exit.push(out.clone());
+            let threshold = thresholds.get(s).copied().unwrap_or(f32::NEG_INFINITY);
+            if out.confidence > threshold || s + 1 == stages {
+                return Ok(Decision {
+                    class_index: out.class_index,
+                    confidence: out.confidence,
+                    exit: s + 1,
+                    macs: self.cum_macs[s],
+                    per_exit,
+                    logits,
+                });
+            }
+        }
+        Err(Error::config("stages", "a subnet has at least one stage"))
+    }
+}

@@ -1,0 +1,107 @@
+//! The stage-wise pass with early exit against the all-exits pass: same logits for S = 1, 2, 3
+//! and random configs; τ = 1 never exits early, τ = 0 always leaves at exit 1; MACs reported
+//! equal the counter's; bad input is an error.
+
+mod common;
+
+use common::fresh_seed;
+use enas4d::net::{forward_reference, NetWeights};
+use enas4d::runtime::{exit_output, StageWiseCpu};
+use enas4d::selftest::{max_rel_err, random_vec};
+use enas4d::space::{count, Plan, Preset, SubnetConfig};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+#[test]
+fn should_match_the_all_exits_pass_and_honour_thresholds() {
+    let mut rng = SmallRng::seed_from_u64(fresh_seed("runtime"));
+    for stages in 1..=3 {
+        let preset = Preset::tiny(stages, 10).unwrap();
+        let mut configs = vec![
+            SubnetConfig::largest(&preset),
+            SubnetConfig::smallest(&preset),
+        ];
+        configs.extend((0..3).map(|_| SubnetConfig::random(&preset, &mut rng)));
+        for config in configs {
+            let plan = Plan::new(&preset, &config).unwrap();
+            let weights = NetWeights::random(&plan, &mut rng);
+            let r = plan.resolution;
+            let image = random_vec(&mut rng, 3 * r * r);
+            let all = forward_reference(&plan, &weights, &image, 1).unwrap();
+            let cost = count(&preset, &config).unwrap();
+            let runtime = StageWiseCpu::new(&preset, &config, weights).unwrap();
+
+            let never = runtime.classify(&image, &vec![1.0; stages - 1]).unwrap();
+            assert_eq!(never.exit, stages);
+            assert_eq!(never.macs, cost.cum_macs[stages - 1]);
+            assert_eq!(never.per_exit.len(), stages);
+            let err = max_rel_err(&never.logits, &all.logits[stages - 1]);
+            assert!(err <= 1e-4, "S{stages} last exit: {err:e}");
+            for (s, out) in never.per_exit.iter().enumerate() {
+                let want = exit_output(&all.logits[s]);
+                assert_eq!(
+                    out.class_index,
+                    want.class_index,
+                    "S{stages} exit {}",
+                    s + 1
+                );
+                assert!((out.confidence - want.confidence).abs() <= 1e-4);
+            }
+
+            let always = runtime.classify(&image, &vec![0.0; stages - 1]).unwrap();
+            assert_eq!(always.exit, 1);
+            assert_eq!(always.macs, cost.cum_macs[0]);
+            assert_eq!(always.per_exit.len(), 1);
+            assert!(max_rel_err(&always.logits, &all.logits[0]) <= 1e-4);
+        }
+    }
+}
+
+#[test]
+fn should_exit_at_the_first_confident_stage() {
+    let mut rng = SmallRng::seed_from_u64(fresh_seed("runtime thresholds"));
+    let preset = Preset::tiny(3, 10).unwrap();
+    let config = SubnetConfig::random(&preset, &mut rng);
+    let plan = Plan::new(&preset, &config).unwrap();
+    let runtime = StageWiseCpu::new(&preset, &config, NetWeights::random(&plan, &mut rng)).unwrap();
+    let r = plan.resolution;
+    let image = random_vec(&mut rng, 3 * r * r);
+    let full = runtime.classify(&image, &[1.0, 1.0]).unwrap();
+    let c = [full.per_exit[0].confidence, full.per_exit[1].confidence];
+    // Exit 2 when exit 1 is just below its threshold and exit 2 just above; strictly greater.
+    let d = runtime.classify(&image, &[c[0], c[1] - 1e-6]).unwrap();
+    assert_eq!(d.exit, 2);
+    assert_eq!(d.macs, runtime.cum_macs()[1]);
+    assert_eq!(d.per_exit[..], full.per_exit[..2]);
+}
+
+#[test]
+fn should_reject_bad_input() {
+    let mut rng = SmallRng::seed_from_u64(1);
+    let preset = Preset::tiny(3, 10).unwrap();
+    let config = SubnetConfig::smallest(&preset);
+    let plan = Plan::new(&preset, &config).unwrap();
+    let weights = NetWeights::random(&plan, &mut rng);
+    let mut poisoned = weights.clone();
+    poisoned.feature_mix.0[3] = f32::NAN;
+    assert!(StageWiseCpu::new(&preset, &config, poisoned).is_err());
+    let mut short = weights.clone();
+    short.classifiers.pop();
+    assert!(StageWiseCpu::new(&preset, &config, short).is_err());
+    let runtime = StageWiseCpu::new(&preset, &config, weights).unwrap();
+    let r = plan.resolution;
+    let mut image = random_vec(&mut rng, 3 * r * r);
+    assert!(runtime.classify(&image[1..], &[0.5, 0.5]).is_err());
+    assert!(runtime.classify(&image, &[0.5]).is_err());
+    assert!(runtime
+        .classify(&image, &[0.5, 1.5])
+        .unwrap_err()
+        .to_string()
+        .contains("thresholds[1]"));
+    image[7] = f32::NAN;
+    assert!(runtime
+        .classify(&image, &[0.5, 0.5])
+        .unwrap_err()
+        .to_string()
+        .contains("NaN"));
+}
