@@ -47,6 +47,11 @@ pub enum Error {
         reason: String,
     },
 
+    // === Model file errors ===
+    /// An exported model file is malformed, of another version, or inconsistent.
+    #[error("model file: {0}")]
+    Format(String),
+
     // === GPU errors ===
     /// No adapter matched the request (or none exists).
     #[error("no GPU adapter found: {0}")]

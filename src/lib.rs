@@ -24,6 +24,7 @@
 #[cfg(feature = "data")]
 pub mod data;
 pub mod error;
+pub mod format;
 pub mod gpu;
 pub mod net;
 pub mod ops;
