@@ -3,6 +3,7 @@
 //! stage the exit's confidence decides whether to stop.
 
 mod cpu;
+pub mod thresholds;
 
 pub use cpu::StageWiseCpu;
 
