@@ -139,6 +139,8 @@ fn dw_case<'a>(
         w_stride: DW_STRIDE,
         act: Activation::Hswish,
         active: vec![true],
+        channel_offset: 0,
+        channel_total: c,
     };
     let (nx, nw, _, ny) = spec.lens();
     let x = ctx.upload_f32("x", &random_vec(rng, nx));
@@ -203,6 +205,8 @@ fn main() {
             kernel: 3,
             stride: 2,
             act: Activation::Hswish,
+            out_offset: 0,
+            out_total: 16,
         };
         let (nx, nw, _, ny) = stem.lens();
         let (sx, sw, sa, sy) = (
@@ -228,7 +232,9 @@ fn main() {
             name: "global pool C144 @56x56".into(),
             flops: (rows * 3136) as f64,
             bytes: 4.0 * (rows * 3137) as f64,
-            encode: Box::new(move |ctx, enc| encode_pool(ctx, enc, rows, 3136, &px, &py).unwrap()),
+            encode: Box::new(move |ctx, enc| {
+                encode_pool(ctx, enc, 0, rows, 3136, &px, &py).unwrap()
+            }),
         });
         let (lx, lp, lc, lk) = (
             ctx.upload_f32("l", &random_vec(&mut rng, b * 1000)),

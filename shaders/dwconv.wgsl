@@ -1,7 +1,9 @@
 // Depthwise k×k conv with a kernel size per stage (DESIGN §1, §2), stride 1 or 2, padding
 // k/2, fused folded BN (scale, shift) and activation. NCHW; one thread per output element.
 // Channel c of stage s uses the k_s × k_s kernel stored row-major at w[c · w_stride ..].
-// Channels of an inactive stage (bit s of `active` clear) are 0.
+// Channels of an inactive stage (bit s of `active` clear) are 0. The channels may be the slice
+// c_offset .. c_offset + channels of tensors with c_total channels (the stage-wise runtime);
+// weights, affine and stage cuts are indexed within the slice.
 
 struct Params {
     batch: u32,
@@ -15,7 +17,11 @@ struct Params {
     act: u32,
     w_stride: u32,
     active_mask: u32,
+    c_offset: u32,
+    c_total: u32,
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
     cuts: array<vec4<u32>, 2>,
     kernels: vec4<u32>,
 }
@@ -45,14 +51,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let oy = t % p.out_height;
     let plane = t / p.out_height;
     let c = plane % p.channels;
+    let wide = (plane / p.channels) * p.c_total + p.c_offset + c;
+    let at = (wide * p.out_height + oy) * p.out_width + ox;
     let s = stage_of(c);
     if (((p.active_mask >> s) & 1u) == 0u) {
-        y[idx] = 0.0;
+        y[at] = 0.0;
         return;
     }
     let k = p.kernels[s];
     let pad = i32(k / 2u);
-    let base = plane * p.height * p.width;
+    let base = wide * p.height * p.width;
     let wbase = c * p.w_stride;
     var acc = 0.0;
     for (var ky = 0u; ky < k; ky++) {
@@ -68,5 +76,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             acc = fma(w[wbase + ky * k + kx], x[base + u32(iy) * p.width + u32(ix)], acc);
         }
     }
-    y[idx] = activate(acc * affine[c] + affine[p.channels + c], p.act);
+    y[at] = activate(acc * affine[c] + affine[p.channels + c], p.act);
 }

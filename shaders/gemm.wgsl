@@ -7,7 +7,8 @@
 // tile is loaded only below that bound, and the product is selected, never multiplied by a
 // 0 mask). Rows of an inactive stage (bit s of `active` clear) do no work and write the
 // residual (pass_through = 1) or 0. Tensor addressing is by strides, so NCHW 1×1 convs
-// (x_sk = P, x_sp = 1) and row-major linear layers (x_sk = 1, x_sp = I) share the kernel.
+// (x_sk = P, x_sp = 1) and row-major linear layers (x_sk = 1, x_sp = I) share the kernel, and
+// the output (and residual) may be a channel slice of a wider tensor (y_off, y strides).
 // Entry points: `main`, tiles of 64 rows × 64 columns per workgroup, 4 × 4 per thread, 16-deep
 // reduction steps; `gemv`, one workgroup per output for linear layers with few samples.
 
@@ -26,8 +27,8 @@ struct Params {
     y_so: u32,
     y_sp: u32,
     y_sb: u32,
+    y_off: u32,
     pad0: u32,
-    pad1: u32,
     out_cuts: array<vec4<u32>, 2>,
     in_cuts: array<vec4<u32>, 2>,
 }
@@ -78,7 +79,7 @@ fn row_limit(row: u32) -> u32 {
 // Affine, activation and residual of one output; rows of an inactive stage copy the residual
 // (pass_through) or are 0.
 fn finish(batch: u32, row: u32, col: u32, acc: f32) {
-    let at = batch * p.y_sb + row * p.y_so + col * p.y_sp;
+    let at = p.y_off + batch * p.y_sb + row * p.y_so + col * p.y_sp;
     var v = 0.0;
     if (is_active(stage_of(row))) {
         v = activate(acc * affine[row] + affine[p.rows + row], p.act);

@@ -1,10 +1,10 @@
 // Global average pool: y[row] = mean(x[row, 0 .. size]), one workgroup per (sample, channel)
-// row, a tree reduction in workgroup memory.
+// row, a tree reduction in workgroup memory. Rows are row_offset .. row_offset + rows of x and y.
 
 struct Params {
     rows: u32,
     size: u32,
-    pad0: u32,
+    row_offset: u32,
     pad1: u32,
 }
 
@@ -20,9 +20,10 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let row = wg.x + wg.y * groups.x;
+    let local = wg.x + wg.y * groups.x;
+    let row = p.row_offset + local;
     var sum = 0.0;
-    if (row < p.rows) {
+    if (local < p.rows) {
         for (var i = li; i < p.size; i += 256u) {
             sum += x[row * p.size + i];
         }
@@ -35,7 +36,7 @@ fn main(
         }
         workgroupBarrier();
     }
-    if (li == 0u && row < p.rows) {
+    if (li == 0u && local < p.rows) {
         y[row] = partial[0] / f32(p.size);
     }
 }

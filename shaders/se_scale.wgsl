@@ -1,9 +1,10 @@
-// Squeeze-excite's last step: y[b, c, h, w] = x[b, c, h, w] · gate[b, c].
+// Squeeze-excite's last step: y[b, c, h, w] = x[b, c, h, w] · gate[b, c], over the planes
+// offset .. offset + total / size.
 
 struct Params {
     total: u32,
     size: u32,
-    pad0: u32,
+    offset: u32,
     pad1: u32,
 }
 
@@ -18,5 +19,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (idx >= p.total) {
         return;
     }
-    y[idx] = x[idx] * gate[idx / p.size];
+    let at = p.offset * p.size + idx;
+    y[at] = x[at] * gate[at / p.size];
 }

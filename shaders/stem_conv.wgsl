@@ -1,6 +1,8 @@
 // Dense k×k conv over few input channels (the stem: 3×3, stride 2, 3 → 16), padding k/2,
 // fused folded BN (scale, shift) and activation. NCHW; weights [out][in][k][k].
-// The image's channels belong to every stage, so each output channel is independent.
+// The image's channels belong to every stage, so each output channel is independent; the
+// outputs may be the slice o_offset .. o_offset + out_channels of a tensor with o_total channels
+// (weights and affine indexed within the slice).
 
 struct Params {
     batch: u32,
@@ -13,8 +15,8 @@ struct Params {
     kernel: u32,
     stride: u32,
     act: u32,
-    pad0: u32,
-    pad1: u32,
+    o_offset: u32,
+    o_total: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -35,6 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let t2 = t / p.out_height;
     let o = t2 % p.out_channels;
     let b = t2 / p.out_channels;
+    let at = ((b * p.o_total + p.o_offset + o) * p.out_height + oy) * p.out_width + ox;
     let k = p.kernel;
     let pad = i32(k / 2u);
     var acc = 0.0;
@@ -55,5 +58,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
-    y[idx] = activate(acc * affine[o] + affine[p.out_channels + o], p.act);
+    y[at] = activate(acc * affine[o] + affine[p.out_channels + o], p.act);
 }

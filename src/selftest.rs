@@ -300,7 +300,7 @@ async fn check_pool(ctx: &GpuContext, rng: &mut SmallRng, rows: usize, size: usi
     let y = ctx.storage("y", rows);
     let mut enc = ctx.encoder();
     let xb = ctx.upload_f32("x", &x);
-    encode_pool(ctx, &mut enc, rows, size, &xb, &y)?;
+    encode_pool(ctx, &mut enc, 0, rows, size, &xb, &y)?;
     ctx.submit(enc);
     let got = ctx.read_f32(&y).await?;
     Ok(row(
@@ -443,6 +443,8 @@ fn gemm_spec(
         rows,
         depth,
         in_width: depth,
+        out_width: rows,
+        out_offset: 0,
         cols,
         out_cuts: stage_cuts(rows as u32, p)?,
         in_cuts: stage_cuts(depth as u32, p)?,
@@ -477,6 +479,8 @@ fn dw_spec(
         w_stride: DW_STRIDE,
         act: Activation::Hswish,
         active,
+        channel_offset: 0,
+        channel_total: channels,
     })
 }
 
@@ -538,6 +542,8 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
                 kernel: 3,
                 stride: 2,
                 act: Activation::Hswish,
+                out_offset: 0,
+                out_total: 16,
             },
         )
         .await?,
@@ -553,6 +559,8 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
                 kernel: 3,
                 stride: 1,
                 act: Activation::Relu,
+                out_offset: 0,
+                out_total: 13,
             },
         )
         .await?,

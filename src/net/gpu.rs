@@ -47,6 +47,7 @@ pub async fn forward_gpu(
     encode_pool(
         ctx,
         &mut enc,
+        0,
         batch * fe.rows,
         size * size,
         &expanded,

@@ -29,6 +29,8 @@ pub(crate) fn stem_spec(plan: &Plan, batch: usize) -> ConvSpec {
         kernel: 3,
         stride: 2,
         act: Activation::Hswish,
+        out_offset: 0,
+        out_total: plan.stem_cuts.width() as usize,
     }
 }
 
@@ -80,6 +82,8 @@ fn masked(
         rows: out.width() as usize,
         depth: inp.width() as usize,
         in_width: inp.width() as usize,
+        out_width: out.width() as usize,
+        out_offset: 0,
         cols,
         out_cuts: out.clone(),
         in_cuts: inp.clone(),

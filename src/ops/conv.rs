@@ -28,6 +28,11 @@ pub struct ConvSpec {
     pub stride: usize,
     /// Activation after the affine.
     pub act: Activation,
+    /// GPU launcher: outputs are channels `out_offset .. + out_channels` of a tensor with
+    /// `out_total` channels (the reference needs offset 0 and total = out_channels).
+    pub out_offset: usize,
+    /// Channels of the output tensor.
+    pub out_total: usize,
 }
 
 impl ConvSpec {
@@ -55,6 +60,12 @@ impl ConvSpec {
                 format!("{} is not 1 or 2", self.stride),
             ));
         }
+        if self.out_offset + self.out_channels > self.out_total {
+            return Err(Error::config(
+                "conv.out_total",
+                "output slice exceeds the tensor",
+            ));
+        }
         if self.batch * self.in_channels * self.height * self.width * self.out_channels == 0 {
             return Err(Error::config("conv", "empty shape"));
         }
@@ -63,7 +74,13 @@ impl ConvSpec {
 
     /// Multiply-accumulates performed.
     pub fn macs(&self) -> usize {
-        self.lens().3 * self.in_channels * self.kernel * self.kernel
+        self.batch
+            * self.out_channels
+            * self.out_height()
+            * self.out_width()
+            * self.in_channels
+            * self.kernel
+            * self.kernel
     }
 
     /// Elements of x, w, affine and y.
@@ -72,7 +89,7 @@ impl ConvSpec {
             self.batch * self.in_channels * self.height * self.width,
             self.out_channels * self.in_channels * self.kernel * self.kernel,
             2 * self.out_channels,
-            self.batch * self.out_channels * self.out_height() * self.out_width(),
+            self.batch * self.out_total * self.out_height() * self.out_width(),
         )
     }
 }
@@ -80,6 +97,12 @@ impl ConvSpec {
 /// The reference conv (f64 accumulation).
 pub fn conv_reference(spec: &ConvSpec, x: &[f32], w: &[f32], affine: &[f32]) -> Result<Vec<f32>> {
     spec.validate()?;
+    if spec.out_offset != 0 || spec.out_total != spec.out_channels {
+        return Err(Error::config(
+            "conv.out_total",
+            "the reference works on whole tensors",
+        ));
+    }
     let (nx, nw, na, ny) = spec.lens();
     check_len("conv", "x", x.len(), nx)?;
     check_len("conv", "w", w.len(), nw)?;
@@ -140,7 +163,8 @@ struct Params {
     kernel: u32,
     stride: u32,
     act: u32,
-    pad: [u32; 2],
+    o_offset: u32,
+    o_total: u32,
 }
 
 /// Records the stem conv.
@@ -172,14 +196,15 @@ pub fn encode_conv(
         kernel: spec.kernel as u32,
         stride: spec.stride as u32,
         act: spec.act.code(),
-        pad: [0; 2],
+        o_offset: to_u32("out_offset", spec.out_offset)?,
+        o_total: to_u32("out_total", spec.out_total)?,
     };
     let uniform = ctx.uniform("conv params", &params);
     ctx.dispatch(
         encoder,
         Kernel::StemConv,
         &[x, w, affine, y, &uniform],
-        ctx.linear_groups(ny),
+        ctx.linear_groups(spec.batch * spec.out_channels * spec.out_height() * spec.out_width()),
     );
     Ok(())
 }

@@ -34,6 +34,11 @@ pub struct DwConvSpec {
     pub act: Activation,
     /// Per stage: does it run?
     pub active: Vec<bool>,
+    /// GPU launcher: the channels are the slice `channel_offset .. + channels` of tensors with
+    /// `channel_total` channels (the reference needs offset 0 and total = channels).
+    pub channel_offset: usize,
+    /// Channels of the input and output tensors (≥ offset + channels).
+    pub channel_total: usize,
 }
 
 impl DwConvSpec {
@@ -86,6 +91,17 @@ impl DwConvSpec {
                 format!("{} is not 1 or 2", self.stride),
             ));
         }
+        if self.channel_offset + self.channels > self.channel_total {
+            return Err(Error::config(
+                "dwconv.channel_total",
+                format!(
+                    "slice {}..{} exceeds {}",
+                    self.channel_offset,
+                    self.channel_offset + self.channels,
+                    self.channel_total
+                ),
+            ));
+        }
         if self.batch == 0 || self.height == 0 || self.width == 0 {
             return Err(Error::config("dwconv", "empty input"));
         }
@@ -106,10 +122,10 @@ impl DwConvSpec {
     /// Elements of x, w, affine and y.
     pub fn lens(&self) -> (usize, usize, usize, usize) {
         (
-            self.batch * self.channels * self.height * self.width,
+            self.batch * self.channel_total * self.height * self.width,
             self.channels * self.w_stride,
             2 * self.channels,
-            self.batch * self.channels * self.out_height() * self.out_width(),
+            self.batch * self.channel_total * self.out_height() * self.out_width(),
         )
     }
 }
@@ -122,6 +138,12 @@ pub fn dwconv_reference(
     affine: &[f32],
 ) -> Result<Vec<f32>> {
     spec.validate()?;
+    if spec.channel_offset != 0 || spec.channel_total != spec.channels {
+        return Err(Error::config(
+            "dwconv.channel_total",
+            "the reference works on whole tensors",
+        ));
+    }
     let (nx, nw, na, ny) = spec.lens();
     check_len("dwconv", "x", x.len(), nx)?;
     check_len("dwconv", "w", w.len(), nw)?;
@@ -181,7 +203,9 @@ struct Params {
     act: u32,
     w_stride: u32,
     active_mask: u32,
-    pad: u32,
+    c_offset: u32,
+    c_total: u32,
+    pad: [u32; 3],
     cuts: [[u32; 4]; 2],
     kernels: [u32; 4],
 }
@@ -220,7 +244,9 @@ pub fn encode_dwconv(
         act: spec.act.code(),
         w_stride: to_u32("w_stride", spec.w_stride)?,
         active_mask: active_mask(&spec.active),
-        pad: 0,
+        c_offset: to_u32("channel_offset", spec.channel_offset)?,
+        c_total: to_u32("channel_total", spec.channel_total)?,
+        pad: [0; 3],
         cuts: spec.cuts.padded(),
         kernels,
     };
@@ -229,7 +255,7 @@ pub fn encode_dwconv(
         encoder,
         Kernel::DwConv,
         &[x, w, affine, y, &uniform],
-        ctx.linear_groups(ny),
+        ctx.linear_groups(spec.batch * spec.channels * spec.out_height() * spec.out_width()),
     );
     Ok(())
 }

@@ -28,6 +28,12 @@ pub struct GemmSpec {
     /// Channels per sample stored in x (≥ depth; more when reading a prefix of a wider tensor,
     /// as the exits do with the feature-mix vector).
     pub in_width: usize,
+    /// Channels per sample of the output (and residual) tensor, ≥ rows: the GPU launcher writes
+    /// rows `out_offset .. out_offset + rows` of a wider tensor (the stage-wise runtime's
+    /// slices). The reference writes compact outputs and needs `out_width = rows`.
+    pub out_width: usize,
+    /// First output channel written (GPU launcher).
+    pub out_offset: usize,
     /// Pixels per channel P = H·W (1 for a linear layer).
     pub cols: usize,
     /// Stage cuts of the output axis (width O).
@@ -58,6 +64,8 @@ impl GemmSpec {
             rows,
             depth,
             in_width: depth,
+            out_width: rows,
+            out_offset: 0,
             cols,
             out_cuts: StageCuts::single(to_u32("rows", rows)?)?,
             in_cuts: StageCuts::single(to_u32("depth", depth)?)?,
@@ -102,6 +110,17 @@ impl GemmSpec {
                 format!("{} < depth {}", self.in_width, self.depth),
             ));
         }
+        if self.out_offset + self.rows > self.out_width {
+            return Err(Error::config(
+                "gemm.out_width",
+                format!(
+                    "rows {}..{} exceed {} channels",
+                    self.out_offset,
+                    self.out_offset + self.rows,
+                    self.out_width
+                ),
+            ));
+        }
         if self.pass_through && !self.residual {
             return Err(Error::config("gemm.pass_through", "needs a residual"));
         }
@@ -114,7 +133,7 @@ impl GemmSpec {
             self.batch * self.in_width * self.cols,
             self.rows * self.depth,
             2 * self.rows,
-            self.batch * self.rows * self.cols,
+            self.batch * self.out_width * self.cols,
         )
     }
 
@@ -138,6 +157,12 @@ pub fn gemm_reference(
     res: Option<&[f32]>,
 ) -> Result<Vec<f32>> {
     spec.validate()?;
+    if spec.out_width != spec.rows {
+        return Err(Error::config(
+            "gemm.out_width",
+            "the reference writes compact outputs (out_width = rows)",
+        ));
+    }
     let (nx, nw, na, ny) = spec.lens();
     check_len("gemm", "x", x.len(), nx)?;
     check_len("gemm", "w", w.len(), nw)?;
@@ -199,7 +224,8 @@ struct Params {
     y_so: u32,
     y_sp: u32,
     y_sb: u32,
-    pad: [u32; 2],
+    y_off: u32,
+    pad: u32,
     out_cuts: [[u32; 4]; 2],
     in_cuts: [[u32; 4]; 2],
 }
@@ -246,10 +272,22 @@ pub fn encode_gemm(
     let batch = to_u32("batch", spec.batch)?;
     // Linear layers: columns are the samples; 1×1 convs: columns are pixels, batch on z.
     let width = to_u32("in_width", spec.in_width)?;
-    let (cols_eff, z, x_sk, x_sp, x_sb, y_so, y_sp, y_sb) = if spec.cols == 1 {
-        (batch, 1, 1, width, 0, 1, rows, 0)
+    let out_width = to_u32("out_width", spec.out_width)?;
+    let offset = to_u32("out_offset", spec.out_offset)?;
+    let (cols_eff, z, x_sk, x_sp, x_sb, y_so, y_sp, y_sb, y_off) = if spec.cols == 1 {
+        (batch, 1, 1, width, 0, 1, out_width, 0, offset)
     } else {
-        (cols, batch, cols, 1, width * cols, cols, 1, rows * cols)
+        (
+            cols,
+            batch,
+            cols,
+            1,
+            width * cols,
+            cols,
+            1,
+            out_width * cols,
+            offset * cols,
+        )
     };
     let params = Params {
         rows,
@@ -266,7 +304,8 @@ pub fn encode_gemm(
         y_so,
         y_sp,
         y_sb,
-        pad: [0; 2],
+        y_off,
+        pad: 0,
         out_cuts: spec.out_cuts.padded(),
         in_cuts: spec.in_cuts.padded(),
     };

@@ -153,6 +153,8 @@ impl MbConvSpec {
             rows: self.mid(),
             depth: self.in_cuts.width() as usize,
             in_width: self.in_cuts.width() as usize,
+            out_width: self.mid(),
+            out_offset: 0,
             cols: self.height * self.width,
             out_cuts: self.mid_cuts.clone(),
             in_cuts: self.in_cuts.clone(),
@@ -175,6 +177,8 @@ impl MbConvSpec {
             w_stride: DW_STRIDE,
             act: self.act,
             active: self.active.clone(),
+            channel_offset: 0,
+            channel_total: self.mid(),
         }
     }
 
@@ -197,6 +201,8 @@ impl MbConvSpec {
             rows: self.out_cuts.width() as usize,
             depth: self.mid(),
             in_width: self.mid(),
+            out_width: self.out_cuts.width() as usize,
+            out_offset: 0,
             cols: self.out_height() * self.out_width(),
             out_cuts: self.out_cuts.clone(),
             in_cuts: self.mid_cuts.clone(),

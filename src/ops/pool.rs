@@ -23,13 +23,17 @@ pub fn pool_reference(rows: usize, size: usize, x: &[f32]) -> Result<Vec<f32>> {
 struct Params {
     rows: u32,
     size: u32,
-    pad: [u32; 2],
+    row_offset: u32,
+    pad: u32,
 }
 
-/// Records the pool: one workgroup per row.
+/// Records the pool of rows `row_offset .. row_offset + rows` (of x and y): one workgroup
+/// per row.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_pool(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
+    row_offset: usize,
     rows: usize,
     size: usize,
     x: &wgpu::Buffer,
@@ -38,13 +42,15 @@ pub fn encode_pool(
     if size == 0 {
         return Err(Error::config("pool.size", "empty plane"));
     }
-    check_buffer("pool", "x", x, rows * size)?;
-    check_buffer("pool", "y", y, rows)?;
-    to_u32("x", rows * size)?;
+    let end = row_offset + rows;
+    check_buffer("pool", "x", x, end * size)?;
+    check_buffer("pool", "y", y, end)?;
+    to_u32("x", end * size)?;
     let params = Params {
         rows: to_u32("rows", rows)?,
         size: to_u32("size", size)?,
-        pad: [0; 2],
+        row_offset: to_u32("row_offset", row_offset)?,
+        pad: 0,
     };
     let uniform = ctx.uniform("pool params", &params);
     ctx.dispatch(

@@ -65,6 +65,8 @@ impl SeSpec {
             rows: self.reduced,
             depth: self.channels,
             in_width: self.channels,
+            out_width: self.reduced,
+            out_offset: 0,
             cols: 1,
             out_cuts: self.reduced_cuts.clone(),
             in_cuts: self.cuts.clone(),
@@ -81,6 +83,8 @@ impl SeSpec {
             rows: self.channels,
             depth: self.reduced,
             in_width: self.reduced,
+            out_width: self.channels,
+            out_offset: 0,
             cols: 1,
             out_cuts: self.cuts.clone(),
             in_cuts: self.reduced_cuts.clone(),
@@ -149,13 +153,16 @@ pub fn se_reference(spec: &SeSpec, x: &[f32], w: &SeWeights<Vec<f32>>) -> Result
 struct ScaleParams {
     total: u32,
     size: u32,
-    pad: [u32; 2],
+    offset: u32,
+    pad: u32,
 }
 
-/// Records the channel scale `y = x · gate[plane]`.
+/// Records the channel scale `y = x · gate[plane]` of planes `offset .. offset + total / size`.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_se_scale(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
+    offset: usize,
     total: usize,
     size: usize,
     x: &wgpu::Buffer,
@@ -168,13 +175,15 @@ pub fn encode_se_scale(
             format!("{total} elements are not whole planes of {size}"),
         ));
     }
-    check_buffer("se_scale", "x", x, total)?;
-    check_buffer("se_scale", "gate", gate, total / size)?;
-    check_buffer("se_scale", "y", y, total)?;
+    let end = offset * size + total;
+    check_buffer("se_scale", "x", x, end)?;
+    check_buffer("se_scale", "gate", gate, end / size)?;
+    check_buffer("se_scale", "y", y, end)?;
     let params = ScaleParams {
         total: to_u32("total", total)?,
         size: to_u32("size", size)?,
-        pad: [0; 2],
+        offset: to_u32("offset", offset)?,
+        pad: 0,
     };
     let uniform = ctx.uniform("se_scale params", &params);
     ctx.dispatch(
@@ -200,7 +209,7 @@ pub fn encode_se(
     let pooled = ctx.storage("se pooled", rows);
     let reduced = ctx.storage("se reduced", spec.batch * spec.reduced);
     let gate = ctx.storage("se gate", rows);
-    encode_pool(ctx, encoder, rows, spec.size, x, &pooled)?;
+    encode_pool(ctx, encoder, 0, rows, spec.size, x, &pooled)?;
     encode_gemm(
         ctx,
         encoder,
@@ -221,5 +230,5 @@ pub fn encode_se(
         None,
         &gate,
     )?;
-    encode_se_scale(ctx, encoder, spec.len(), spec.size, x, &gate, y)
+    encode_se_scale(ctx, encoder, 0, spec.len(), spec.size, x, &gate, y)
 }
