@@ -1,12 +1,13 @@
 //! The stage-wise pass with early exit against the all-exits pass: same logits for S = 1, 2, 3
 //! and random configs; τ = 1 never exits early, τ = 0 always leaves at exit 1; MACs reported
-//! equal the counter's; bad input is an error.
+//! equal the counter's; bad input is an error. The GPU stage-wise pass agrees with the CPU one
+//! image after image (its activation buffers are reused).
 
 mod common;
 
-use common::fresh_seed;
+use common::{fresh_seed, gpu};
 use enas4d::net::{forward_reference, NetWeights};
-use enas4d::runtime::{exit_output, StageWiseCpu};
+use enas4d::runtime::{exit_output, StageWiseCpu, StageWiseGpu};
 use enas4d::selftest::{max_rel_err, random_vec};
 use enas4d::space::{count, Plan, Preset, SubnetConfig};
 use rand::rngs::SmallRng;
@@ -104,4 +105,39 @@ fn should_reject_bad_input() {
         .unwrap_err()
         .to_string()
         .contains("NaN"));
+}
+
+#[test]
+fn should_agree_on_the_gpu_image_after_image() {
+    let ctx = gpu();
+    let mut rng = SmallRng::seed_from_u64(fresh_seed("runtime gpu"));
+    for stages in 1..=3 {
+        let preset = Preset::tiny(stages, 10).unwrap();
+        let mut configs = vec![SubnetConfig::largest(&preset)];
+        configs.extend((0..3).map(|_| SubnetConfig::random(&preset, &mut rng)));
+        for config in configs {
+            let plan = Plan::new(&preset, &config).unwrap();
+            let weights = NetWeights::random(&plan, &mut rng);
+            let cpu = StageWiseCpu::new(&preset, &config, weights.clone()).unwrap();
+            let gpu_rt = StageWiseGpu::new(ctx, &preset, &config, &weights).unwrap();
+            let r = plan.resolution;
+            for image_no in 0..3 {
+                let image = random_vec(&mut rng, 3 * r * r);
+                for t in [1.0f32, 0.0] {
+                    let thresholds = vec![t; stages - 1];
+                    let want = cpu.classify(&image, &thresholds).unwrap();
+                    let got =
+                        pollster::block_on(gpu_rt.classify(ctx, &image, &thresholds)).unwrap();
+                    let what = format!("S{stages} image {image_no} τ={t}");
+                    assert_eq!((got.exit, got.macs), (want.exit, want.macs), "{what}");
+                    let err = max_rel_err(&got.logits, &want.logits);
+                    assert!(err <= 1e-4, "{what}: logits {err:e}");
+                    for (g, w) in got.per_exit.iter().zip(&want.per_exit) {
+                        assert_eq!(g.class_index, w.class_index, "{what}");
+                        assert!((g.confidence - w.confidence).abs() <= 1e-4, "{what}");
+                    }
+                }
+            }
+        }
+    }
 }

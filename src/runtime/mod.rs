@@ -3,9 +3,11 @@
 //! stage the exit's confidence decides whether to stop.
 
 mod cpu;
+mod gpu;
 pub mod thresholds;
 
 pub use cpu::StageWiseCpu;
+pub use gpu::StageWiseGpu;
 
 use serde::Serialize;
 
