@@ -150,6 +150,37 @@ impl Preset {
                 ));
             }
         }
+        // Bounds that keep every size computation far from overflow (hostile model files).
+        let too_big = |field: &str, v: u64, max: u64| {
+            if v > max {
+                Err(Error::config(
+                    field,
+                    format!("{v} exceeds the supported {max}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        too_big(
+            "resolutions",
+            u64::from(*self.resolutions.last().unwrap_or(&0)),
+            4096,
+        )?;
+        too_big("depths", u64::from(*self.depths.last().unwrap_or(&0)), 16)?;
+        too_big(
+            "expand_ratios",
+            u64::from(*self.expand_ratios.last().unwrap_or(&0)),
+            16,
+        )?;
+        too_big("units", self.units.len() as u64, 64)?;
+        too_big("classes", self.classes as u64, 1 << 20)?;
+        let widest = self
+            .units
+            .iter()
+            .map(|u| u.width)
+            .chain([self.stem, self.final_expand, self.feature_mix])
+            .max();
+        too_big("width", u64::from(widest.unwrap_or(0)), 1 << 14)?;
         if self.depths[0] < 2 {
             return Err(Error::config(
                 "depths",

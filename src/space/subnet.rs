@@ -308,5 +308,8 @@ mod tests {
         let mut p = Preset::tiny(3, 10).unwrap();
         p.stem = 8;
         assert!(p.validated().unwrap_err().to_string().contains("stem"));
+        let mut p = Preset::tiny(3, 10).unwrap();
+        p.units[1].width = u32::MAX;
+        assert!(p.validated().unwrap_err().to_string().contains("width"));
     }
 }
