@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{check_thresholds, exit_output, Decision};
+use super::{check_input, exit_output, Decision};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
 use crate::ops::mbconv::DW_STRIDE;
@@ -362,19 +362,7 @@ impl StageWiseCpu {
     /// whose confidence exceeds its threshold, always at the last.
     pub fn classify(&self, image: &[f32], thresholds: &[f32]) -> Result<Decision> {
         let stages = self.plan.stages;
-        check_thresholds(thresholds, stages)?;
-        let r = self.plan.resolution;
-        if image.len() != 3 * r * r {
-            return Err(Error::Shape {
-                op: "classify",
-                what: "image",
-                expected: 3 * r * r,
-                got: image.len(),
-            });
-        }
-        if image.iter().any(|v| !v.is_finite()) {
-            return Err(Error::config("image", "holds a NaN or infinite pixel"));
-        }
+        check_input(image, thresholds, &self.plan)?;
         let mut cache = self.new_cache();
         let mut per_exit = Vec::with_capacity(stages);
         for s in 0..stages {

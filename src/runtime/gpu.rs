@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use super::{check_thresholds, Decision, ExitOutput};
+use super::{check_input, Decision, ExitOutput};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::net::NetWeights;
@@ -545,19 +545,7 @@ impl StageWiseGpu {
         thresholds: &[f32],
     ) -> Result<Decision> {
         let stages = self.plan.stages;
-        check_thresholds(thresholds, stages)?;
-        let r = self.plan.resolution;
-        if image.len() != 3 * r * r {
-            return Err(Error::Shape {
-                op: "classify",
-                what: "image",
-                expected: 3 * r * r,
-                got: image.len(),
-            });
-        }
-        if image.iter().any(|v| !v.is_finite()) {
-            return Err(Error::config("image", "holds a NaN or infinite pixel"));
-        }
+        check_input(image, thresholds, &self.plan)?;
         ctx.queue
             .write_buffer(&self.act.image, 0, bytemuck::cast_slice(image));
         let mut per_exit = Vec::with_capacity(stages);

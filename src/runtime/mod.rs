@@ -64,6 +64,28 @@ pub fn check_thresholds(thresholds: &[f32], stages: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks an image (`[3, R, R]` at the plan's resolution, finite) and the thresholds.
+pub(crate) fn check_input(
+    image: &[f32],
+    thresholds: &[f32],
+    plan: &crate::space::Plan,
+) -> Result<()> {
+    check_thresholds(thresholds, plan.stages)?;
+    let r = plan.resolution;
+    if image.len() != 3 * r * r {
+        return Err(Error::Shape {
+            op: "classify",
+            what: "image",
+            expected: 3 * r * r,
+            got: image.len(),
+        });
+    }
+    if image.iter().any(|v| !v.is_finite()) {
+        return Err(Error::config("image", "holds a NaN or infinite pixel"));
+    }
+    Ok(())
+}
+
 /// Softmax confidence and arg-max of one exit's logits (first maximum on ties).
 pub fn exit_output(logits: &[f32]) -> ExitOutput {
     let (mut arg, mut top) = (0, f32::NEG_INFINITY);
