@@ -5,7 +5,7 @@
 #   apt:   mesa-vulkan-drivers libvulkan1 chromium dataset-fashion-mnist
 #   rust:  wasm32-unknown-unknown target (rustup; else Debian's rustc-web with
 #          -Zbuild-std), rustfmt, clippy
-#   cargo: wasm-bindgen-cli (exactly the version in Cargo.lock), wasm-pack
+#   cargo: wasm-bindgen-cli (exactly the version in Cargo.lock), wasm-pack, cargo-fuzz
 #   npm:   tests/browser dependencies (playwright-core; no browser download)
 set -euo pipefail
 
@@ -156,6 +156,15 @@ else
   note "installing wasm-pack (takes a while)"
   cargo_install wasm-pack
   record "wasm-pack" "installed $(wasm-pack --version | awk '{print $2}') ($((SECONDS - t0)) s)"
+fi
+
+t0=$SECONDS
+if cargo fuzz --version >/dev/null 2>&1; then
+  record "cargo-fuzz" "already present ($(cargo fuzz --version | awk '{print $2}'))"
+else
+  note "installing cargo-fuzz"
+  cargo_install cargo-fuzz
+  record "cargo-fuzz" "installed $(cargo fuzz --version | awk '{print $2}') ($((SECONDS - t0)) s)"
 fi
 
 # ---------------------------------------------------------------- npm

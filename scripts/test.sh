@@ -51,6 +51,7 @@ fi
 step fmt cargo fmt --all --check
 step clippy cargo clippy --all-targets -- -D warnings
 step test cargo test --release
+step fuzz "$ENAS4D_ROOT/scripts/fuzz.sh"
 step build-web "$ENAS4D_ROOT/scripts/build-web.sh"
 step browser node "$ENAS4D_ROOT/tests/browser/selftest.mjs" "$CARGO_TARGET_DIR/web/pkg"
 
