@@ -13,7 +13,9 @@ use rand::SeedableRng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = args.next().ok_or("usage: sample_model OUT.safetensors [STAGES]")?;
+    let out = args
+        .next()
+        .ok_or("usage: sample_model OUT.safetensors [STAGES]")?;
     let stages: usize = args.next().map_or(Ok(3), |s| s.parse())?;
     let preset = Preset::tiny(stages, 10)?;
     let mut rng = SmallRng::seed_from_u64(1);
