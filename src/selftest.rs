@@ -26,7 +26,7 @@ use crate::ops::resize::{encode_resize, resize_reference, ResizeSpec};
 use crate::ops::se::{encode_se, se_reference, SeSpec, SeWeights};
 use crate::ops::softmax::{encode_softmax, softmax_reference};
 use crate::ops::Activation;
-use crate::space::{stage_cuts, StageCuts};
+use crate::space::stage_cuts;
 
 /// Bound for kernels that sum up to 10³ f32 terms.
 pub const SUM_BOUND: f64 = 1e-5;
@@ -638,9 +638,4 @@ pub fn format_report(report: &Report) -> String {
         failed
     );
     out
-}
-
-/// The default cut points the selftest uses, for documentation and tests.
-pub fn sample_cuts(width: u32) -> Result<StageCuts> {
-    stage_cuts(width, &[0.375, 0.625])
 }
