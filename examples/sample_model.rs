@@ -32,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         classes: (0..10).map(|i| format!("class {i}")).collect(),
         preset,
         config,
+        operating: Vec::new(),
     };
     net.save(std::path::Path::new(&out))?;
     println!("wrote {out}");

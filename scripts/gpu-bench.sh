@@ -11,22 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! ldconfig -p | grep -q libvulkan.so.1; then
-  if [ -n "${VULKAN_DEBS:-}" ]; then
-    for f in "$VULKAN_DEBS"/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-  else
-    echo "no Vulkan loader (libvulkan.so.1); install libvulkan1 or set VULKAN_DEBS" >&2
-    exit 1
-  fi
-fi
-# Point the loader at NVIDIA's ICD when it lives outside the standard folders.
-if [ -z "${VK_DRIVER_FILES:-}" ]; then
-  for icd in /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json \
-             /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
-    if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; break; fi
-  done
-fi
+# shellcheck source=scripts/vulkan-env.sh
+. scripts/vulkan-env.sh
 
 bin=${1:-}
 if [ -z "$bin" ]; then

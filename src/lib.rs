@@ -21,6 +21,7 @@
 //! reference on the current device.
 #![warn(missing_docs)]
 
+pub mod atomic;
 #[cfg(feature = "data")]
 pub mod data;
 pub mod error;
@@ -29,8 +30,14 @@ pub mod gpu;
 pub mod net;
 pub mod ops;
 pub mod runtime;
+#[cfg(feature = "train")]
+pub mod search;
 pub mod selftest;
 pub mod space;
+#[cfg(feature = "train")]
+pub mod supernet;
+#[cfg(feature = "train")]
+pub mod train;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

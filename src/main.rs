@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
+mod commands;
 use enas4d::gpu::{GpuContext, GpuOptions};
 
 /// Once-for-all multi-stage CNNs with early exit: WGSL kernels natively and in the browser.
@@ -18,6 +19,20 @@ struct Cli {
 enum Command {
     /// Check every kernel against its reference on this machine's GPU (or lavapipe).
     Selftest(SelftestArgs),
+    /// Train a supernet (progressive shrinking, sandwich rule, distillation).
+    #[cfg(feature = "train")]
+    Train(commands::train::TrainArgs),
+    /// Accuracy and MACs of every exit of a subnet of a trained supernet.
+    #[cfg(feature = "train")]
+    Eval(commands::eval::EvalArgs),
+    /// Search a supernet for multi-stage nets and thresholds under average-MACs budgets.
+    #[cfg(feature = "train")]
+    Search(commands::search::SearchArgs),
+    /// Export one subnet with its thresholds as a self-contained model file.
+    #[cfg(feature = "train")]
+    Export(commands::export::ExportArgs),
+    /// Classify images with an exported net, with early exit.
+    Infer(commands::infer::InferArgs),
 }
 
 /// Adapter choice shared by the GPU commands.
@@ -71,6 +86,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Selftest(args) => selftest(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => commands::train::run(args),
+        #[cfg(feature = "train")]
+        Command::Eval(args) => commands::eval::run(args),
+        #[cfg(feature = "train")]
+        Command::Search(args) => commands::search::run(args),
+        #[cfg(feature = "train")]
+        Command::Export(args) => commands::export::run(args),
+        Command::Infer(args) => commands::infer::run(args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -30,6 +30,7 @@ fn sample(stages: usize, rng: &mut SmallRng) -> ExportedNet {
         thresholds: vec![0.9; stages - 1],
         classes: (0..10).map(|i| format!("class {i}")).collect(),
         weights,
+        operating: Vec::new(),
     }
 }
 

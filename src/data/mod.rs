@@ -10,9 +10,11 @@ mod cifar;
 mod dataset;
 mod folder;
 mod idx;
+mod source;
 
 pub use augment::{to_batch, Augment};
 pub use cifar::load_cifar;
 pub use dataset::Dataset;
 pub use folder::load_folder;
 pub use idx::{fashion_mnist, load_idx, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
+pub use source::DataSource;

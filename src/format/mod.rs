@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::net::NetWeights;
 use crate::ops::mbconv::{MbConvWeights, DW_STRIDE};
 use crate::ops::se::SeWeights;
+use crate::runtime::thresholds::Operating;
 use crate::space::{Plan, Preset, StageCuts, SubnetConfig};
 
 /// The format's name in the metadata.
@@ -42,6 +43,9 @@ pub struct ExportedNet {
     pub classes: Vec<String>,
     /// Weights at the subnet's size (on load: BN folded, scale 1).
     pub weights: NetWeights<Vec<f32>>,
+    /// Measured operating points (thresholds → accuracy, average MACs) on the validation
+    /// split, ascending cost; lets a runtime pick thresholds for a MACs budget. May be empty.
+    pub operating: Vec<Operating>,
 }
 
 /// A tensor to write: name, shape, values.
@@ -306,6 +310,7 @@ impl ExportedNet {
             ("config".to_string(), to_json(&self.config)?),
             ("thresholds".to_string(), to_json(&self.thresholds)?),
             ("classes".to_string(), to_json(&self.classes)?),
+            ("operating_points".to_string(), to_json(&self.operating)?),
         ]);
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
             .into_iter()
@@ -360,6 +365,17 @@ impl ExportedNet {
             .map_err(|e| format_err(format!("thresholds: {e}")))?;
         let classes: Vec<String> = serde_json::from_value(parse("classes")?)
             .map_err(|e| format_err(format!("classes: {e}")))?;
+        let operating: Vec<Operating> = match meta.get("operating_points") {
+            Some(_) => serde_json::from_value(parse("operating_points")?)
+                .map_err(|e| format_err(format!("operating_points: {e}")))?,
+            None => Vec::new(),
+        };
+        for p in &operating {
+            crate::runtime::check_thresholds(&p.thresholds, config.p.len() + 1)?;
+            if !(p.avg_macs.is_finite() && p.accuracy.is_finite()) {
+                return Err(format_err("operating_points: non-finite value"));
+            }
+        }
         let plan = Plan::new(&preset, &config)?;
         crate::runtime::check_thresholds(&thresholds, plan.stages)?;
         if classes.len() != plan.classes {
@@ -513,15 +529,13 @@ impl ExportedNet {
             thresholds,
             classes,
             weights,
+            operating,
         })
     }
 
     /// Writes the net to `path` atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes()?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        crate::atomic::write_atomic(path, &self.to_bytes()?)
     }
 
     /// Reads and validates a net from `path`.

@@ -4,10 +4,12 @@
 
 mod cpu;
 mod gpu;
+mod preprocess;
 pub mod thresholds;
 
 pub use cpu::StageWiseCpu;
 pub use gpu::StageWiseGpu;
+pub use preprocess::{preprocess, MAX_SIDE};
 
 use serde::Serialize;
 

@@ -2,12 +2,12 @@
 //! labelled set, the thresholds that maximise accuracy under an average-MACs budget, and the
 //! whole accuracy / average-MACs curve. Fitted on a validation split, never on the test split.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// Per-sample exit outputs on a labelled set.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExitRecords {
     /// `confidence[s][i]`: exit s's confidence on sample i.
     pub confidence: Vec<Vec<f32>>,
@@ -43,7 +43,7 @@ impl ExitRecords {
 }
 
 /// One operating point: thresholds and what they give.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Operating {
     /// τ_1 … τ_{S−1}.
     pub thresholds: Vec<f32>,

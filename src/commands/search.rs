@@ -1,0 +1,408 @@
+//! `enas4d search`: evolutionary search of the shipped (or any) supernet under average-MACs
+//! budgets, beside the static (S = 1) baseline; writes front.json and pareto.svg.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use enas4d::data::{DataSource, Dataset};
+use enas4d::runtime::thresholds::{evaluate, Operating};
+use enas4d::search::{
+    plot_front, search, FrontPoint, SearchOptions, SearchState, Series, SupernetEvaluator,
+};
+use enas4d::space::{count, Preset, SubnetConfig};
+use enas4d::train::{checkpoint, parse_device, Checkpoint};
+use serde::Serialize;
+
+use super::infer::parse_macs;
+
+/// Arguments of `enas4d search`.
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Multi-stage supernet (default: the shipped one).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Static (S = 1) supernet for the baseline; `none` skips it.
+    #[arg(long, default_value = super::DEFAULT_STATIC)]
+    static_model: String,
+    /// Average-MACs budgets, e.g. `--budget 3M --budget 4.5M` (default: four budgets across
+    /// the supernet's range, which traces the Pareto front).
+    #[arg(long)]
+    budget: Vec<String>,
+    /// Output folder: state.json (resumable), front.json, pareto.svg.
+    #[arg(long, default_value = "runs/search")]
+    out: PathBuf,
+    /// Continue the search saved in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Subnets measured before evolution.
+    #[arg(long, default_value_t = 24)]
+    initial: usize,
+    /// Generations of evolution.
+    #[arg(long, default_value_t = 8)]
+    generations: usize,
+    /// Validation images each subnet is measured on.
+    #[arg(long, default_value_t = 2000)]
+    val_images: usize,
+    /// Training images for BN re-estimation per subnet.
+    #[arg(long, default_value_t = 500)]
+    bn_images: usize,
+    /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
+    #[arg(long, default_value = "fashion-mnist")]
+    data: String,
+    /// cpu, gpu, discrete, integrated or lavapipe.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Accuracy and cost of one choice on validation and test.
+#[derive(Clone, Serialize)]
+pub struct Scored {
+    /// The subnet.
+    pub config: SubnetConfig,
+    /// On the validation split (thresholds fitted here).
+    pub val: Operating,
+    /// On the test split with the same thresholds.
+    pub test: Operating,
+}
+
+#[derive(Serialize)]
+struct BudgetResult {
+    budget: f64,
+    multi_stage: Option<Scored>,
+    best_static: Option<Scored>,
+}
+
+/// What `front.json` holds.
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    static_model: Option<String>,
+    predictor_rank_correlation: Option<f64>,
+    static_predictor_rank_correlation: Option<f64>,
+    measured: usize,
+    budgets: Vec<BudgetResult>,
+    largest_static: Option<Scored>,
+    front: Vec<FrontPoint>,
+    static_front: Vec<FrontPoint>,
+}
+
+struct Context {
+    ckpt: Checkpoint,
+    train: Dataset,
+    val: Dataset,
+}
+
+fn open(
+    model: &Path,
+    source: &DataSource,
+    val_images: usize,
+    device: &burn::tensor::Device,
+) -> Result<Context, Box<dyn std::error::Error>> {
+    if !model.exists() {
+        return Err(format!(
+            "{}: no such supernet (train one with `enas4d train`)",
+            model.display()
+        )
+        .into());
+    }
+    let ckpt = checkpoint::load(model, device).map_err(|e| format!("{}: {e}", model.display()))?;
+    let all = source.load(true)?;
+    if all.classes != ckpt.header.classes {
+        return Err(format!(
+            "{}: the data's classes differ from the model's",
+            model.display()
+        )
+        .into());
+    }
+    let (val, train) =
+        all.split_validation(ckpt.header.config.val_size, ckpt.header.config.seed)?;
+    let n = val_images.min(val.len());
+    let val = val.subset(&(0..n).collect::<Vec<_>>());
+    Ok(Context { ckpt, train, val })
+}
+
+fn run_search(
+    ctx: &Context,
+    options: SearchOptions,
+    state_path: &Path,
+    resume: bool,
+    bn_images: usize,
+    device: &burn::tensor::Device,
+    label: &str,
+    quiet: bool,
+) -> Result<SearchState, Box<dyn std::error::Error>> {
+    let mut state = if resume && state_path.exists() {
+        SearchState::load(state_path)?
+    } else {
+        SearchState::new(options)
+    };
+    let preset = ctx.ckpt.header.preset.clone();
+    let mut eval = SupernetEvaluator {
+        net: &ctx.ckpt.net,
+        preset: &preset,
+        bn_data: &ctx.train,
+        bn_images,
+        data: &ctx.val,
+        device: device.clone(),
+    };
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>8} [{bar:28}] {pos}/{len} subnets ({eta})",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    search(
+        &mut state,
+        &preset,
+        &mut eval,
+        Some(state_path),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish();
+    Ok(state)
+}
+
+fn on_test(
+    ctx: &Context,
+    test: &Dataset,
+    point: &FrontPoint,
+    bn_images: usize,
+    device: &burn::tensor::Device,
+) -> Result<Scored, Box<dyn std::error::Error>> {
+    let preset = &ctx.ckpt.header.preset;
+    let mut eval = SupernetEvaluator {
+        net: &ctx.ckpt.net,
+        preset,
+        bn_data: &ctx.train,
+        bn_images,
+        data: test,
+        device: device.clone(),
+    };
+    let records = enas4d::search::Evaluator::measure(&mut eval, &point.config)?;
+    let cum = count(preset, &point.config)?.cum_macs;
+    Ok(Scored {
+        config: point.config.clone(),
+        val: point.operating.clone(),
+        test: evaluate(&records, &cum, &point.operating.thresholds)?,
+    })
+}
+
+fn default_budgets(preset: &Preset) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    let lo = count(preset, &SubnetConfig::smallest(preset))?.cum_macs[0] as f64;
+    let hi = *count(preset, &SubnetConfig::largest(preset))?
+        .cum_macs
+        .last()
+        .unwrap_or(&1) as f64;
+    Ok((1..=4)
+        .map(|i| lo + (hi - lo) * f64::from(i) / 5.0)
+        .collect())
+}
+
+/// Runs `enas4d search`.
+pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let (device, _) = parse_device(&args.device)?;
+    let source = DataSource::parse(&args.data)?;
+    let model = args.model.clone().unwrap_or_else(super::default_supernet);
+    let multi = open(&model, &source, args.val_images, &device)?;
+    let preset = multi.ckpt.header.preset.clone();
+    let budgets = if args.budget.is_empty() {
+        default_budgets(&preset)?
+    } else {
+        args.budget
+            .iter()
+            .map(|b| parse_macs(b))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let options = SearchOptions {
+        budgets: budgets.clone(),
+        initial: args.initial,
+        population: 8,
+        generations: args.generations,
+        children: 64,
+        measure_per_generation: 4,
+        mutation_rate: 0.15,
+        seed: args.seed,
+    };
+    std::fs::create_dir_all(&args.out)?;
+    let state = run_search(
+        &multi,
+        options.clone(),
+        &args.out.join("state.json"),
+        args.resume,
+        args.bn_images,
+        &device,
+        "S=3",
+        args.quiet,
+    )?;
+    let test = source.load(false)?;
+    let static_ctx = match args.static_model.as_str() {
+        "none" => None,
+        path => Some(open(Path::new(path), &source, args.val_images, &device)?),
+    };
+    let static_state = match &static_ctx {
+        Some(ctx) => Some(run_search(
+            ctx,
+            options,
+            &args.out.join("state-static.json"),
+            args.resume,
+            args.bn_images,
+            &device,
+            "S=1",
+            args.quiet,
+        )?),
+        None => None,
+    };
+    let mut results = Vec::new();
+    for &budget in &budgets {
+        let multi_stage = match state.best_at(budget)? {
+            Some(p) => Some(on_test(&multi, &test, &p, args.bn_images, &device)?),
+            None => None,
+        };
+        let best_static = match (&static_ctx, &static_state) {
+            (Some(ctx), Some(st)) => match st.best_at(budget)? {
+                Some(p) => Some(on_test(ctx, &test, &p, args.bn_images, &device)?),
+                None => None,
+            },
+            _ => None,
+        };
+        results.push(BudgetResult {
+            budget,
+            multi_stage,
+            best_static,
+        });
+    }
+    let largest_static = match (&static_ctx, &static_state) {
+        (Some(ctx), Some(st)) => {
+            let config = SubnetConfig::largest(&ctx.ckpt.header.preset);
+            match st.measured.iter().find(|m| m.config == config) {
+                Some(m) => {
+                    let op = evaluate(&m.records, &m.cum_macs, &[])?;
+                    Some(on_test(
+                        ctx,
+                        &test,
+                        &FrontPoint {
+                            config,
+                            operating: op,
+                        },
+                        args.bn_images,
+                        &device,
+                    )?)
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let front = state.front()?;
+    let static_front = match &static_state {
+        Some(st) => st.front()?,
+        None => Vec::new(),
+    };
+    let pts = |f: &[FrontPoint]| {
+        f.iter()
+            .map(|p| (p.operating.avg_macs, p.operating.accuracy))
+            .collect::<Vec<_>>()
+    };
+    let (mp, sp) = (pts(&front), pts(&static_front));
+    let chosen: Vec<(f64, f64)> = results
+        .iter()
+        .filter_map(|r| r.multi_stage.as_ref())
+        .map(|s| (s.val.avg_macs, s.val.accuracy))
+        .collect();
+    let mut series = vec![Series {
+        label: "multi-stage (S=3), early exit",
+        points: &mp,
+        line: true,
+    }];
+    if !sp.is_empty() {
+        series.push(Series {
+            label: "static (S=1)",
+            points: &sp,
+            line: true,
+        });
+    }
+    series.push(Series {
+        label: "chosen for a budget",
+        points: &chosen,
+        line: false,
+    });
+    let plot = args.out.join("pareto.svg");
+    plot_front(&plot, "Validation accuracy vs average MACs", &series)?;
+    let report = Report {
+        model: model.display().to_string(),
+        static_model: static_ctx.as_ref().map(|_| args.static_model.clone()),
+        predictor_rank_correlation: state.predictor_rank_correlation,
+        static_predictor_rank_correlation: static_state
+            .as_ref()
+            .and_then(|s| s.predictor_rank_correlation),
+        measured: state.measured.len(),
+        budgets: results,
+        largest_static,
+        front,
+        static_front,
+    };
+    let json = args.out.join("front.json");
+    enas4d::atomic::write_atomic(&json, &serde_json::to_vec_pretty(&report)?)?;
+    print_table(&report);
+    println!("front: {}  plot: {}", json.display(), plot.display());
+    Ok(true)
+}
+
+fn print_table(r: &Report) {
+    let m = |v: f64| v / 1e6;
+    println!(
+        "{:<34} {:>9} {:>9} {:>10}",
+        "net (test split)", "accuracy", "avg MACs", "exit shares"
+    );
+    if let Some(l) = &r.largest_static {
+        println!(
+            "{:<34} {:>8.2}% {:>8.2}M",
+            "largest static (S=1)",
+            l.test.accuracy * 100.0,
+            m(l.test.avg_macs)
+        );
+    }
+    for b in &r.budgets {
+        if let Some(s) = &b.multi_stage {
+            let shares: Vec<String> = s
+                .test
+                .exit_shares
+                .iter()
+                .map(|x| format!("{:.0}%", x * 100.0))
+                .collect();
+            println!(
+                "{:<34} {:>8.2}% {:>8.2}M {:>10}",
+                format!("multi-stage, budget {:.2}M", m(b.budget)),
+                s.test.accuracy * 100.0,
+                m(s.test.avg_macs),
+                shares.join("/")
+            );
+        }
+        if let Some(s) = &b.best_static {
+            println!(
+                "{:<34} {:>8.2}% {:>8.2}M",
+                format!("best static, budget {:.2}M", m(b.budget)),
+                s.test.accuracy * 100.0,
+                m(s.test.avg_macs)
+            );
+        }
+    }
+    if let Some(rho) = r.predictor_rank_correlation {
+        println!("predictor rank correlation (held-out subnets, last exit): {rho:.3}");
+    }
+}

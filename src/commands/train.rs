@@ -1,0 +1,103 @@
+//! `enas4d train`: trains a supernet with progressive shrinking.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use enas4d::data::DataSource;
+use enas4d::space::Preset;
+use enas4d::train::{parse_device, probe_step_time, train, TrainConfig, TrainOptions};
+
+/// Arguments of `enas4d train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Schedule: `quick` (minutes on a laptop CPU) or `full`.
+    #[arg(long, default_value = "quick")]
+    schedule: String,
+    /// A JSON training config (overrides --schedule; unknown keys are errors).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Stages S of the supernet (1 = static once-for-all baseline).
+    #[arg(long, default_value_t = 3)]
+    stages: usize,
+    /// Seed of the run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output folder (checkpoint, log.csv, eval.jsonl, supernet.bin). Default runs/tiny-s<S>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// cpu, gpu, discrete, integrated or lavapipe.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
+    #[arg(long, default_value = "fashion-mnist")]
+    data: String,
+    /// Fit the schedule to this many seconds on this device: a short probe measures the step
+    /// time, then every phase is scaled (the scaled config is saved as config.json).
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// No progress bars (log files only).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs `enas4d train`.
+pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut config = match &args.config {
+        Some(path) => serde_json::from_str::<TrainConfig>(&std::fs::read_to_string(path)?)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => TrainConfig::schedule(&args.schedule, args.stages)?,
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.validate()?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-s{}", config.preset, config.stages)));
+    let (device, device_name) = parse_device(&args.device)?;
+    let data = DataSource::parse(&args.data)?.load(true)?;
+    let resuming = args.resume && out.join(enas4d::train::CHECKPOINT_FILE).exists();
+    if let (Some(secs), false) = (args.time_budget, resuming) {
+        let preset = Preset::by_name(&config.preset, config.stages, data.classes.len())?;
+        let (_, train_part) = data.split_validation(config.val_size, config.seed)?;
+        let step = probe_step_time(&config, &preset, &train_part, &device, 3, 5)?;
+        let factor = secs / (step * config.total_steps() as f64);
+        config = config.scaled(factor);
+        eprintln!(
+            "train: probe {step:.3} s/step; schedule scaled by {factor:.3} to {} steps",
+            config.total_steps()
+        );
+    }
+    eprintln!(
+        "train: {} images, {} classes, {} steps on {device_name}, output {}",
+        data.len(),
+        data.classes.len(),
+        config.total_steps(),
+        out.display()
+    );
+    let summary = train(
+        TrainOptions {
+            config,
+            out_dir: out.clone(),
+            resume: args.resume,
+            device,
+            device_name,
+            progress: !args.quiet,
+        },
+        &data,
+    )?;
+    eprintln!(
+        "train: {} steps, {:.0} s of training in all, {:.1} images/s this session",
+        summary.steps, summary.elapsed_s, summary.images_per_s
+    );
+    if summary.finished {
+        eprintln!(
+            "train: supernet written to {}",
+            out.join(enas4d::train::SUPERNET_FILE).display()
+        );
+    }
+    Ok(true)
+}

@@ -1,0 +1,343 @@
+//! Searching the trained supernet for multi-stage subnets and exit thresholds under an
+//! average-MACs budget (DESIGN §5): evolution (population, mutation, crossover, constraint by
+//! rejection, fixed seed) screened by an accuracy predictor, every candidate measured on the
+//! validation split with thresholds fitted there; resumable.
+
+mod encode;
+mod measure;
+mod plot;
+mod predictor;
+
+use std::path::Path;
+
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+pub use encode::{encode, encoded_len};
+pub use measure::SupernetEvaluator;
+pub use plot::{plot_front, Series};
+pub use predictor::{spearman, Predictor};
+
+use crate::atomic::write_atomic;
+use crate::error::{Error, Result};
+use crate::runtime::thresholds::{fit_budget, pareto, ExitRecords, Operating};
+use crate::space::{count, Preset, SubnetConfig};
+
+/// Measures a subnet: every exit's per-sample confidence and correctness on the validation
+/// split (after BN re-estimation).
+pub trait Evaluator {
+    /// The records of `config`.
+    fn measure(&mut self, config: &SubnetConfig) -> Result<ExitRecords>;
+}
+
+/// Search settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchOptions {
+    /// Average-MACs budgets searched in turn, one per generation (cycled).
+    pub budgets: Vec<f64>,
+    /// Subnets measured before evolution (largest and smallest included).
+    pub initial: usize,
+    /// Parents kept per generation.
+    pub population: usize,
+    /// Generations.
+    pub generations: usize,
+    /// Children proposed per generation (screened by the predictor).
+    pub children: usize,
+    /// Children measured per generation (the predictor's best).
+    pub measure_per_generation: usize,
+    /// Mutation rate per choice.
+    pub mutation_rate: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl SearchOptions {
+    /// Checks the numbers.
+    pub fn validate(&self) -> Result<()> {
+        if self.budgets.is_empty() || self.budgets.iter().any(|b| !(b.is_finite() && *b > 0.0)) {
+            return Err(Error::config(
+                "budgets",
+                "need at least one finite budget > 0",
+            ));
+        }
+        if self.initial < 4 || self.population == 0 || self.measure_per_generation == 0 {
+            return Err(Error::config(
+                "search",
+                "initial ≥ 4, population and measure_per_generation > 0",
+            ));
+        }
+        if self.children < self.measure_per_generation {
+            return Err(Error::config(
+                "children",
+                "must be ≥ measure_per_generation",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.mutation_rate) {
+            return Err(Error::config("mutation_rate", "must be in [0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+/// One measured subnet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The subnet.
+    pub config: SubnetConfig,
+    /// MACs up to each exit.
+    pub cum_macs: Vec<u64>,
+    /// Accuracy of each exit on the validation split.
+    pub exit_accuracy: Vec<f64>,
+    /// Per-sample records on the validation split.
+    pub records: ExitRecords,
+}
+
+impl Measured {
+    /// The best operating point within `budget`, if any.
+    pub fn at_budget(&self, budget: f64) -> Result<Option<Operating>> {
+        fit_budget(&self.records, &self.cum_macs, budget)
+    }
+}
+
+/// A point of the searched front: subnet, thresholds and what they give on validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrontPoint {
+    /// The subnet.
+    pub config: SubnetConfig,
+    /// Thresholds, accuracy, average MACs and exit shares.
+    pub operating: Operating,
+}
+
+/// The persistent state of a search (resumable).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchState {
+    /// The settings it was started with.
+    pub options: SearchOptions,
+    /// Every measured subnet, in order.
+    pub measured: Vec<Measured>,
+    /// Generations completed.
+    pub generation: usize,
+    /// Predictor rank correlation (Spearman) on held-out initial subnets, last exit.
+    pub predictor_rank_correlation: Option<f64>,
+}
+
+impl SearchState {
+    /// A fresh state.
+    pub fn new(options: SearchOptions) -> Self {
+        SearchState {
+            options,
+            measured: Vec::new(),
+            generation: 0,
+            predictor_rank_correlation: None,
+        }
+    }
+
+    /// Loads a saved state.
+    pub fn load(path: &Path) -> Result<Self> {
+        let s = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&s).map_err(|e| Error::data(path, format!("search state: {e}")))
+    }
+
+    /// Saves atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let s = serde_json::to_vec(self).map_err(|e| Error::Format(e.to_string()))?;
+        write_atomic(path, &s)
+    }
+
+    /// The accuracy / average-MACs Pareto front over every operating point of every
+    /// measured subnet.
+    pub fn front(&self) -> Result<Vec<FrontPoint>> {
+        let mut points = Vec::new();
+        for m in &self.measured {
+            for op in pareto(&m.records, &m.cum_macs)? {
+                points.push(FrontPoint {
+                    config: m.config.clone(),
+                    operating: op,
+                });
+            }
+        }
+        Ok(pareto_filter(points, |p| {
+            (p.operating.avg_macs, p.operating.accuracy)
+        }))
+    }
+
+    /// The best measured (subnet, operating point) within `budget`.
+    pub fn best_at(&self, budget: f64) -> Result<Option<FrontPoint>> {
+        let mut best: Option<FrontPoint> = None;
+        for m in &self.measured {
+            if let Some(op) = m.at_budget(budget)? {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| op.accuracy > b.operating.accuracy)
+                {
+                    best = Some(FrontPoint {
+                        config: m.config.clone(),
+                        operating: op,
+                    });
+                }
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// Keeps the points no other point beats (cheaper-or-equal and strictly more accurate),
+/// ascending cost.
+pub fn pareto_filter<T>(mut points: Vec<T>, key: impl Fn(&T) -> (f64, f64)) -> Vec<T> {
+    points.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.total_cmp(&kb.0).then(kb.1.total_cmp(&ka.1))
+    });
+    let mut out: Vec<T> = Vec::new();
+    for p in points {
+        if out.last().is_none_or(|l| key(&p).1 > key(l).1) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn measure_into(
+    state: &mut SearchState,
+    preset: &Preset,
+    config: SubnetConfig,
+    eval: &mut dyn Evaluator,
+    path: Option<&Path>,
+) -> Result<()> {
+    if state.measured.iter().any(|m| m.config == config) {
+        return Ok(());
+    }
+    let records = eval.measure(&config)?;
+    let cum_macs = count(preset, &config)?.cum_macs;
+    let exit_accuracy = records
+        .correct
+        .iter()
+        .map(|c| c.iter().filter(|x| **x).count() as f64 / c.len().max(1) as f64)
+        .collect();
+    state.measured.push(Measured {
+        config,
+        cum_macs,
+        exit_accuracy,
+        records,
+    });
+    if let Some(p) = path {
+        state.save(p)?;
+    }
+    Ok(())
+}
+
+fn fit_predictor(preset: &Preset, measured: &[Measured], seed: u64) -> Result<Predictor> {
+    let x: Vec<Vec<f32>> = measured.iter().map(|m| encode(preset, &m.config)).collect();
+    let y: Vec<Vec<f32>> = measured
+        .iter()
+        .map(|m| m.exit_accuracy.iter().map(|&a| a as f32).collect())
+        .collect();
+    Predictor::fit(&x, &y, 64, 600, 1e-3, seed)
+}
+
+/// Runs (or continues) the search; `progress(done, total)` is called after each measurement.
+pub fn search(
+    state: &mut SearchState,
+    preset: &Preset,
+    eval: &mut dyn Evaluator,
+    path: Option<&Path>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<()> {
+    let o = state.options.clone();
+    o.validate()?;
+    let total = o.initial + o.generations * o.measure_per_generation;
+    let mut rng = SmallRng::seed_from_u64(o.seed);
+    let mut initial = vec![
+        SubnetConfig::largest(preset),
+        SubnetConfig::smallest(preset),
+    ];
+    while initial.len() < o.initial {
+        initial.push(SubnetConfig::random(preset, &mut rng));
+    }
+    for c in initial {
+        measure_into(state, preset, c, eval, path)?;
+        progress(state.measured.len().min(total), total);
+    }
+    if state.predictor_rank_correlation.is_none() {
+        // Hold out a quarter of the initial subnets to report how well the predictor ranks.
+        let n = state.measured.len();
+        let held = (n / 4).max(2);
+        let p = fit_predictor(preset, &state.measured[..n - held], o.seed)?;
+        let last = preset.stages - 1;
+        let (pred, truth): (Vec<f64>, Vec<f64>) = state.measured[n - held..]
+            .iter()
+            .map(|m| {
+                (
+                    f64::from(p.predict(&encode(preset, &m.config))[last]),
+                    m.exit_accuracy[last],
+                )
+            })
+            .unzip();
+        state.predictor_rank_correlation = Some(spearman(&pred, &truth));
+        if let Some(p) = path {
+            state.save(p)?;
+        }
+    }
+    while state.generation < o.generations {
+        let g = state.generation;
+        let budget = o.budgets[g % o.budgets.len()];
+        let mut grng = SmallRng::seed_from_u64(o.seed.wrapping_add(1000 + g as u64));
+        let predictor = fit_predictor(preset, &state.measured, o.seed + g as u64)?;
+        // Parents: the measured subnets best at this generation's budget.
+        let mut scored: Vec<(f64, &Measured)> = Vec::new();
+        for m in &state.measured {
+            if let Some(op) = m.at_budget(budget)? {
+                scored.push((op.accuracy, m));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let parents: Vec<SubnetConfig> = scored
+            .iter()
+            .take(o.population)
+            .map(|(_, m)| m.config.clone())
+            .collect();
+        let parents = if parents.is_empty() {
+            vec![SubnetConfig::smallest(preset)]
+        } else {
+            parents
+        };
+        let mut children: Vec<(f32, SubnetConfig)> = Vec::new();
+        let mut tries = 0;
+        while children.len() < o.children && tries < o.children * 50 {
+            tries += 1;
+            let a = parents.choose(&mut grng).expect("non-empty");
+            let child = if tries % 2 == 0 {
+                let b = parents.choose(&mut grng).expect("non-empty");
+                a.crossover(b, &mut grng)
+                    .mutate(preset, o.mutation_rate, &mut grng)
+            } else {
+                a.mutate(preset, o.mutation_rate, &mut grng)
+            };
+            let cum = count(preset, &child)?.cum_macs;
+            // Constraint by rejection: exit 1 alone must fit the budget.
+            if cum[0] as f64 > budget
+                || state.measured.iter().any(|m| m.config == child)
+                || children.iter().any(|(_, c)| *c == child)
+            {
+                continue;
+            }
+            let pred = predictor.predict(&encode(preset, &child));
+            let last = *cum.last().expect("one exit at least") as f64;
+            let score = pred[pred.len() - 1] - 0.05 * ((last / budget) - 1.0).max(0.0) as f32;
+            children.push((score, child));
+        }
+        children.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, c) in children.into_iter().take(o.measure_per_generation) {
+            measure_into(state, preset, c, eval, path)?;
+            progress(state.measured.len().min(total), total);
+        }
+        state.generation += 1;
+        if let Some(p) = path {
+            state.save(p)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The all-exits pass of a subnet through the supernet's weights (DESIGN §1–2), composed of
+//! burn tensor ops: masked 1×1 convs, per-stage-kernel depthwise convs, stage-causal SE and
+//! per-stage depth gating. Differentiable on any burn device.
+
+use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, Tensor};
+
+use super::bn::{batch_norm, BnMode};
+use super::masks::MaskCache;
+use super::params::{BlockParams, ConvBn, Supernet};
+use crate::error::{Error, Result};
+use crate::space::{Activation, BlockPlan, Plan, StageCuts};
+
+/// Options of one pass.
+#[derive(Debug)]
+pub struct PassOptions<'a> {
+    /// Batch-norm statistics to use or record.
+    pub bn: BnMode<'a>,
+    /// Dropout probability before each classifier (training only; 0 disables it).
+    pub dropout: f64,
+}
+
+fn act<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
+    match a {
+        Activation::None => x,
+        Activation::Relu => relu(x),
+        Activation::Hswish => hard_swish(x),
+        Activation::Hsigmoid => hard_sigmoid(x, 1.0 / 6.0, 0.5),
+    }
+}
+
+/// `w[..o, ..i]` with the causal mask of `(out, inp)` applied.
+fn masked_weight(
+    w: Tensor<2>,
+    out: &StageCuts,
+    inp: &StageCuts,
+    masks: &mut MaskCache,
+) -> Tensor<2> {
+    let (o, i) = (out.width() as usize, inp.width() as usize);
+    let w = w.slice([0..o, 0..i]);
+    match masks.causal(out, inp) {
+        Some(m) => w * m,
+        None => w,
+    }
+}
+
+/// 1×1 conv of `x` `[N, I, H, W]` by `w` `[O, I]`.
+fn conv1x1(x: Tensor<4>, w: Tensor<2>) -> Tensor<4> {
+    let [o, i] = w.dims();
+    conv2d(
+        x,
+        w.reshape([o, i, 1, 1]),
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    )
+}
+
+fn gate(x: Tensor<4>, mask: Option<Tensor<1>>) -> Tensor<4> {
+    match mask {
+        Some(m) => {
+            let c = m.dims()[0];
+            x * m.reshape([1, c, 1, 1])
+        }
+        None => x,
+    }
+}
+
+pub(super) struct Pass<'a, 'b> {
+    masks: &'b mut MaskCache,
+    bn: BnMode<'a>,
+    bn_index: usize,
+}
+
+impl Pass<'_, '_> {
+    fn conv_bn(
+        &mut self,
+        x: Tensor<4>,
+        p: &ConvBn,
+        out: &StageCuts,
+        inp: &StageCuts,
+    ) -> Result<Tensor<4>> {
+        let w = masked_weight(p.weight.val(), out, inp, self.masks);
+        batch_norm(conv1x1(x, w), &p.bn, &mut self.bn, &mut self.bn_index)
+    }
+
+    /// The depthwise kernels `[mid, k, k]` for each size in use, from the 7×7 masters.
+    pub(super) fn kernels(p: &BlockParams, mid: usize, sizes: &[usize]) -> [Option<Tensor<3>>; 3] {
+        let k7 = p.dw.val().slice([0..mid, 0..7, 0..7]);
+        let need5 = sizes.iter().any(|&k| k <= 5);
+        let need3 = sizes.contains(&3);
+        let transform = |k: Tensor<3>, m: Tensor<2>, from: usize, to: usize| {
+            let (a, b) = ((from - to) / 2, (from + to) / 2);
+            let centre = k.slice([0..mid, a..b, a..b]).reshape([mid, to * to]);
+            centre.matmul(m.transpose()).reshape([mid, to, to])
+        };
+        let k5 = need5.then(|| transform(k7.clone(), p.m25.val(), 7, 5));
+        let k3 = if need3 {
+            k5.clone().map(|k5| transform(k5, p.m9.val(), 5, 3))
+        } else {
+            None
+        };
+        [k3, k5, sizes.contains(&7).then_some(k7)]
+    }
+
+    fn depthwise(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Tensor<4> {
+        let cuts = &b.mid_cuts;
+        let mid = cuts.width() as usize;
+        let n = x.dims()[0];
+        let kernels = Self::kernels(p, mid, &b.kernels);
+        // Consecutive stages with one kernel size share one conv.
+        let mut runs: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (s, &k) in b.kernels.iter().enumerate() {
+            let r = cuts.range(s);
+            match runs.last_mut() {
+                Some((k0, r0)) if *k0 == k => r0.end = r.end,
+                _ => runs.push((k, r)),
+            }
+        }
+        let outs: Vec<Tensor<4>> = runs
+            .into_iter()
+            .map(|(k, r)| {
+                let kk = kernels[k / 2 - 1]
+                    .clone()
+                    .expect("kernel prepared for each size in use");
+                let len = r.len();
+                let xs = if len == mid {
+                    x.clone()
+                } else {
+                    x.clone().slice([0..n, r.clone()])
+                };
+                let w = if len == mid {
+                    kk
+                } else {
+                    kk.slice([r.clone()])
+                };
+                conv2d(
+                    xs,
+                    w.reshape([len, 1, k, k]),
+                    None,
+                    ConvOptions::new([b.stride, b.stride], [k / 2, k / 2], [1, 1], len),
+                )
+            })
+            .collect();
+        if outs.len() == 1 {
+            outs.into_iter().next().expect("one run")
+        } else {
+            Tensor::cat(outs, 1)
+        }
+    }
+
+    fn block(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Result<Tensor<4>> {
+        let mid_mask = self.masks.channel(&b.mid_cuts, &b.active);
+        let h = match (&p.expand, b.expand) {
+            (Some(e), true) => {
+                let h = self.conv_bn(x.clone(), e, &b.mid_cuts, &b.in_cuts)?;
+                gate(act(h, b.act), mid_mask.clone())
+            }
+            (None, false) => x.clone(),
+            _ => {
+                return Err(Error::config(
+                    "supernet",
+                    "block expand does not match the plan",
+                ))
+            }
+        };
+        let h = self.depthwise(h, p, b);
+        let h = batch_norm(h, &p.dw_bn, &mut self.bn, &mut self.bn_index)?;
+        let mut h = gate(act(h, b.act), mid_mask);
+        if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
+            let [n, c, _, _] = h.dims();
+            let r = rc.width() as usize;
+            let pooled = h.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
+            let wr = masked_weight(se.reduce.val(), rc, &b.mid_cuts, self.masks);
+            let red = relu(
+                pooled.matmul(wr.transpose()) + se.reduce_bias.val().slice(0..r).reshape([1, r]),
+            );
+            let red = match self.masks.channel(rc, &b.active) {
+                Some(m) => red * m.reshape([1, r]),
+                None => red,
+            };
+            let we = masked_weight(se.expand.val(), &b.mid_cuts, rc, self.masks);
+            let g = act(
+                red.matmul(we.transpose()) + se.expand_bias.val().slice(0..c).reshape([1, c]),
+                Activation::Hsigmoid,
+            );
+            h = h * g.reshape([n, c, 1, 1]);
+        }
+        let y = self.conv_bn(h, &p.project, &b.out_cuts, &b.mid_cuts)?;
+        Ok(if b.residual() {
+            x + gate(y, self.masks.channel(&b.out_cuts, &b.active))
+        } else {
+            y
+        })
+    }
+}
+
+/// Runs `plan` through `net` on `images` `[N, 3, R, R]` and returns every exit's logits
+/// `[N, classes]`.
+pub fn forward(
+    net: &Supernet,
+    plan: &Plan,
+    images: Tensor<4>,
+    masks: &mut MaskCache,
+    options: PassOptions,
+) -> Result<Vec<Tensor<2>>> {
+    let [n, ch, h, w] = images.dims();
+    if ch != 3 || h != plan.resolution || w != plan.resolution {
+        return Err(Error::Shape {
+            op: "supernet",
+            what: "image side",
+            expected: plan.resolution,
+            got: if ch != 3 { ch } else { h.max(w) },
+        });
+    }
+    let mut pass = Pass {
+        masks,
+        bn: options.bn,
+        bn_index: 0,
+    };
+    let c0 = plan.stem_cuts.width() as usize;
+    let stem = net.stem.val().slice([0..c0]);
+    let x = conv2d(
+        images,
+        stem,
+        None,
+        ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+    );
+    let mut x = act(
+        batch_norm(x, &net.stem_bn, &mut pass.bn, &mut pass.bn_index)?,
+        Activation::Hswish,
+    );
+    for b in &plan.blocks {
+        // The fixed first block is slot 0; elastic blocks follow at maximal depth.
+        let slot = b.elastic_index.map_or(0, |i| i + 1);
+        let p = net.blocks.get(slot).ok_or_else(|| {
+            Error::config("supernet", "the plan has more blocks than the supernet")
+        })?;
+        x = pass.block(x, p, b)?;
+    }
+    let x = pass.conv_bn(x, &net.final_expand, &plan.final_cuts, plan.last_cuts())?;
+    let f = plan.final_cuts.width() as usize;
+    let pooled = act(x, Activation::Hswish)
+        .mean_dim(3)
+        .mean_dim(2)
+        .reshape([n, f]);
+    let wm = masked_weight(
+        net.feature_mix.val(),
+        &plan.mix_cuts,
+        &plan.final_cuts,
+        pass.masks,
+    );
+    let features = act(pooled.matmul(wm.transpose()), Activation::Hswish);
+    let mut logits = Vec::with_capacity(plan.stages);
+    for (s, head) in net.classifiers.iter().enumerate().take(plan.stages) {
+        let c = plan.mix_cuts.end(s) as usize;
+        let mut feats = features.clone().slice([0..n, 0..c]);
+        if options.dropout > 0.0 {
+            let keep = 1.0 - options.dropout;
+            let m = Tensor::<2>::random([n, c], Distribution::Bernoulli(keep), pass.masks.device());
+            feats = feats * m / keep;
+        }
+        let wc = head.weight.val().slice([0..plan.classes, 0..c]);
+        logits.push(feats.matmul(wc.transpose()) + head.bias.val().reshape([1, plan.classes]));
+    }
+    Ok(logits)
+}

@@ -1,0 +1,226 @@
+//! Training configuration and schedules (DESIGN §4).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A progressive-shrinking phase: which dimensions are elastic (resolution always is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The largest subnet only.
+    Full,
+    /// Elastic kernel sizes.
+    Kernel,
+    /// Elastic kernel sizes and depths.
+    Depth,
+    /// Everything elastic: kernel, depth, expand ratio and stage cuts.
+    Expand,
+}
+
+impl Phase {
+    /// Lower-case name, as in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Full => "full",
+            Phase::Kernel => "kernel",
+            Phase::Depth => "depth",
+            Phase::Expand => "expand",
+        }
+    }
+}
+
+/// One phase of the schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Which dimensions are elastic.
+    pub phase: Phase,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Peak learning rate (cosine decay to 0 over the phase).
+    pub lr: f64,
+}
+
+/// Everything that defines a training run; stored in its checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Preset name (`tiny` or `imagenet`).
+    pub preset: String,
+    /// Stages S of the supernet.
+    pub stages: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Random subnets per step besides the largest and the smallest (sandwich rule).
+    pub random_subnets: usize,
+    /// The phases, in order.
+    pub phases: Vec<PhaseSpec>,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// Weight of the distillation term (soft targets of the largest subnet's last exit).
+    pub distill: f64,
+    /// Dropout before each classifier.
+    pub dropout: f64,
+    /// Training images held out for validation (fixed seed).
+    pub val_size: usize,
+    /// Training images used to re-estimate BN statistics before an evaluation.
+    pub bn_images: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Seed of everything random.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// A named schedule: `quick` (minutes on two CPU cores) or `full`.
+    pub fn schedule(name: &str, stages: usize) -> Result<Self> {
+        let phases = |steps: [usize; 4]| {
+            [Phase::Full, Phase::Kernel, Phase::Depth, Phase::Expand]
+                .into_iter()
+                .zip(steps)
+                .map(|(phase, steps)| PhaseSpec {
+                    phase,
+                    steps,
+                    lr: if phase == Phase::Full { 3e-3 } else { 1.5e-3 },
+                })
+                .collect()
+        };
+        let (batch, phases, val_size, every) = match name {
+            "quick" => (64, phases([120, 40, 40, 80]), 2000, 40),
+            "full" => (128, phases([6000, 2000, 2000, 6000]), 5000, 200),
+            _ => {
+                return Err(Error::config(
+                    "schedule",
+                    format!("unknown schedule '{name}' (expected quick or full)"),
+                ))
+            }
+        };
+        Ok(TrainConfig {
+            preset: "tiny".into(),
+            stages,
+            batch,
+            random_subnets: 1,
+            phases,
+            weight_decay: 1e-4,
+            label_smoothing: 0.1,
+            distill: 1.0,
+            dropout: 0.1,
+            val_size,
+            bn_images: 2000,
+            checkpoint_every: every,
+            seed: 1,
+        })
+    }
+
+    /// Checks the numbers.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, why: &str| Err(Error::config(field, why.to_string()));
+        if self.batch == 0 {
+            return bad("batch", "must be > 0");
+        }
+        if self.phases.is_empty() || self.phases.iter().any(|p| p.steps == 0) {
+            return bad("phases", "need at least one phase, each with steps > 0");
+        }
+        if self
+            .phases
+            .iter()
+            .any(|p| !(p.lr > 0.0 && p.lr.is_finite()))
+        {
+            return bad("phases.lr", "must be finite and > 0");
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad("label_smoothing", "must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", "must be in [0, 1)");
+        }
+        if !(self.distill >= 0.0 && self.distill.is_finite()) {
+            return bad("distill", "must be finite and ≥ 0");
+        }
+        if self.checkpoint_every == 0 {
+            return bad("checkpoint_every", "must be > 0");
+        }
+        if self.bn_images == 0 {
+            return bad("bn_images", "must be > 0");
+        }
+        Ok(())
+    }
+
+    /// The same schedule with every phase's steps multiplied by `factor` (at least one step
+    /// each) and a checkpoint about every 2.5 % of the run.
+    pub fn scaled(&self, factor: f64) -> Self {
+        let mut c = self.clone();
+        for p in &mut c.phases {
+            p.steps = ((p.steps as f64 * factor).round() as usize).max(1);
+        }
+        c.checkpoint_every = (c.total_steps() / 40).clamp(1, 500);
+        c
+    }
+
+    /// Total optimizer steps.
+    pub fn total_steps(&self) -> usize {
+        self.phases.iter().map(|p| p.steps).sum()
+    }
+
+    /// The phase index and step within it of global step `step`.
+    pub fn locate(&self, step: usize) -> (usize, usize) {
+        let mut left = step;
+        for (i, p) in self.phases.iter().enumerate() {
+            if left < p.steps {
+                return (i, left);
+            }
+            left -= p.steps;
+        }
+        (self.phases.len(), 0)
+    }
+
+    /// Learning rate at global step `step`: short linear warm-up, then cosine to 0 per phase.
+    pub fn lr(&self, step: usize) -> f64 {
+        let (i, k) = self.locate(step);
+        let Some(p) = self.phases.get(i) else {
+            return 0.0;
+        };
+        let warm = (p.steps / 20).max(1);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * k as f64 / p.steps as f64).cos());
+        let ramp = if i == 0 {
+            ((k + 1) as f64 / warm as f64).min(1.0)
+        } else {
+            1.0
+        };
+        p.lr * cosine * ramp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_validate_and_locate() {
+        for name in ["quick", "full"] {
+            let c = TrainConfig::schedule(name, 3).unwrap();
+            c.validate().unwrap();
+            let total = c.total_steps();
+            assert_eq!(c.locate(0), (0, 0));
+            assert_eq!(c.locate(c.phases[0].steps), (1, 0));
+            assert_eq!(c.locate(total), (c.phases.len(), 0));
+            assert!(c.lr(total - 1) < c.phases[3].lr * 0.01);
+            assert!(c.lr(c.phases[0].steps) > c.lr(c.phases[0].steps - 1));
+        }
+        assert!(TrainConfig::schedule("slow", 3).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let c = TrainConfig::schedule("quick", 3).unwrap();
+        let mut v = serde_json::to_value(&c).unwrap();
+        v["learning_rate"] = serde_json::json!(1.0);
+        let err = serde_json::from_value::<TrainConfig>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("learning_rate"), "{err}");
+    }
+}

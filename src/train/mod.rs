@@ -1,0 +1,430 @@
+//! Training the supernet (DESIGN §4): sandwich sampling under progressive shrinking, the
+//! multi-exit loss with distillation, cosine learning rate, BN re-estimation before every
+//! evaluation, atomic checkpoints and exact resumption.
+
+mod batches;
+pub mod checkpoint;
+mod config;
+mod device;
+pub mod eval;
+mod log;
+mod loss;
+mod sampler;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+pub use batches::{derive_seed, Batches};
+pub use checkpoint::{Checkpoint, CheckpointHeader, CHECKPOINT_VERSION};
+pub use config::{Phase, PhaseSpec, TrainConfig};
+pub use device::parse_device;
+pub use eval::{calibrate, exit_accuracies, exit_records};
+pub use log::{EvalRow, TrainLog};
+pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy};
+pub use sampler::{sample, Pick};
+
+use crate::data::{to_batch, Augment, Dataset};
+use crate::error::{Error, Result};
+use crate::space::{Plan, Preset, SubnetConfig};
+use crate::supernet::{forward, sort_channels, BnMode, MaskCache, PassOptions, Supernet};
+
+/// File names inside a run's output folder.
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+/// The trained supernet (weights only) written at the end of a run.
+pub const SUPERNET_FILE: &str = "supernet.bin";
+
+/// How to run [`train`].
+#[derive(Debug)]
+pub struct TrainOptions {
+    /// The run's configuration (ignored when resuming: the checkpoint's wins).
+    pub config: TrainConfig,
+    /// Output folder: checkpoint, log, evaluations, final supernet.
+    pub out_dir: PathBuf,
+    /// Continue from `out_dir`'s checkpoint.
+    pub resume: bool,
+    /// Device to train on (without autodiff; it is added here).
+    pub device: Device,
+    /// The device's name, for the log.
+    pub device_name: String,
+    /// Draw progress bars.
+    pub progress: bool,
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Steps done in total.
+    pub steps: usize,
+    /// Whether every phase is done.
+    pub finished: bool,
+    /// Training seconds, all sessions.
+    pub elapsed_s: f64,
+    /// Training images per second in this session.
+    pub images_per_s: f64,
+    /// The evaluations of this session.
+    pub evals: Vec<EvalRow>,
+}
+
+fn to_tensor(v: Vec<f32>, n: usize, r: usize, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(v, [n, 3, r, r]), device)
+}
+
+fn scalar(t: Tensor<1>) -> Result<f32> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Device(format!("reading the loss: {e:?}")))?
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Device("empty loss".into()))
+}
+
+fn batch_accuracy(logits: &Tensor<2>, labels: &[u32]) -> Result<f64> {
+    let v = logits
+        .clone()
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Device(format!("reading logits: {e:?}")))?;
+    let classes = v.len() / labels.len().max(1);
+    let hits = v
+        .chunks(classes)
+        .zip(labels)
+        .filter(|(row, &l)| eval::softmax_top(row).1 == l as usize)
+        .count();
+    Ok(hits as f64 / labels.len().max(1) as f64)
+}
+
+/// The summed loss of one step's sandwich (largest, smallest, random subnets of `phase`) on
+/// the images `idx`, its value, and the largest subnet's exit logits.
+#[allow(clippy::too_many_arguments)]
+fn sandwich_loss(
+    net: &Supernet,
+    preset: &Preset,
+    config: &TrainConfig,
+    phase: Phase,
+    step: usize,
+    train: &Dataset,
+    idx: &[usize],
+    labels: &[u32],
+    masks: &mut MaskCache,
+    ad: &Device,
+) -> Result<(Tensor<1>, f32, Vec<Tensor<2>>)> {
+    let mut rng = SmallRng::seed_from_u64(derive_seed(config.seed, 2, step as u64));
+    ad.seed(derive_seed(config.seed, 3, step as u64));
+    let targets = smoothed_targets(labels, preset.classes, config.label_smoothing, ad);
+    let mut picks = vec![Pick::Largest, Pick::Smallest];
+    picks.extend(std::iter::repeat_n(Pick::Random, config.random_subnets));
+    let aug_seed = derive_seed(config.seed, 4, step as u64);
+    let augment = Augment::default();
+    let mut teacher: Option<Tensor<2>> = None;
+    let mut loss_sum: Option<Tensor<1>> = None;
+    let mut largest_exits = Vec::new();
+    for pick in picks {
+        let subnet = sample(preset, phase, pick, &mut rng);
+        let plan = Plan::new(preset, &subnet)?;
+        // The same crops and flips for every subnet of the step.
+        let mut aug_rng = SmallRng::seed_from_u64(aug_seed);
+        let x = to_batch(train, idx, plan.resolution, Some((&augment, &mut aug_rng)))?;
+        let x = to_tensor(x, idx.len(), plan.resolution, ad);
+        let logits = forward(
+            net,
+            &plan,
+            x,
+            masks,
+            PassOptions {
+                bn: BnMode::Batch,
+                dropout: config.dropout,
+            },
+        )?;
+        let loss = multi_exit_loss(&logits, &targets, teacher.as_ref(), config.distill);
+        if pick == Pick::Largest {
+            let last = logits.last().expect("at least one exit").clone().detach();
+            teacher = Some(softmax(last, 1));
+            largest_exits = logits;
+        }
+        loss_sum = Some(match loss_sum {
+            Some(acc) => acc + loss,
+            None => loss,
+        });
+    }
+    let loss = loss_sum.expect("at least one subnet");
+    let value = scalar(loss.clone())?;
+    if !value.is_finite() {
+        return Err(Error::config(
+            "training",
+            format!("the loss is {value} at step {step}; lower the learning rate"),
+        ));
+    }
+    Ok((loss, value, largest_exits))
+}
+
+/// Seconds per training step of the heaviest phase on `device`, after a warm-up: runs
+/// `warmup + steps` full sandwich steps (forward and backward) of a throwaway supernet.
+pub fn probe_step_time(
+    config: &TrainConfig,
+    preset: &Preset,
+    train: &Dataset,
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+) -> Result<f64> {
+    let ad = device.clone().autodiff();
+    let net = Supernet::new(preset, &ad, config.seed)?;
+    let mut masks = MaskCache::new(&ad);
+    let mut batches = Batches::new(train.len(), config.batch, config.seed);
+    let mut t0 = Instant::now();
+    for step in 0..warmup + steps {
+        if step == warmup {
+            t0 = Instant::now();
+        }
+        let idx = batches.step(step);
+        let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
+        let (loss, _, _) = sandwich_loss(
+            &net,
+            preset,
+            config,
+            Phase::Full,
+            step,
+            train,
+            &idx,
+            &labels,
+            &mut masks,
+            &ad,
+        )?;
+        let grads = loss.backward();
+        drop(grads);
+    }
+    Ok(t0.elapsed().as_secs_f64() / steps.max(1) as f64)
+}
+
+/// Evaluates the largest and smallest subnets of `phase` on `val` after BN re-estimation.
+pub fn evaluate_phase(
+    net: &Supernet,
+    preset: &Preset,
+    phase: Phase,
+    train: &Dataset,
+    val: &Dataset,
+    bn_images: usize,
+    device: &Device,
+) -> Result<Vec<(String, SubnetConfig, Vec<f64>)>> {
+    let mut rng = SmallRng::seed_from_u64(0);
+    let mut out = Vec::new();
+    for (name, pick) in [("largest", Pick::Largest), ("smallest", Pick::Smallest)] {
+        let config = sample(preset, phase, pick, &mut rng);
+        let plan = Plan::new(preset, &config)?;
+        let stats = calibrate(net, &plan, train, bn_images, device)?;
+        let records = exit_records(net, &plan, &stats, val, device)?;
+        out.push((name.to_string(), config, exit_accuracies(&records)));
+    }
+    Ok(out)
+}
+
+/// Trains (or resumes training) a supernet on `train_all` (a validation split of
+/// `config.val_size` images is held out with the run's seed).
+pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
+    let ckpt_path = opts.out_dir.join(CHECKPOINT_FILE);
+    let ad = opts.device.clone().autodiff();
+    let (config, preset, mut net, optim_bytes, start, mut elapsed, mut devices) = if opts.resume
+        && ckpt_path.exists()
+    {
+        let c = checkpoint::load(&ckpt_path, &ad)?;
+        if c.header.classes != train_all.classes {
+            return Err(Error::config(
+                "resume",
+                "the data's classes differ from the checkpoint's",
+            ));
+        }
+        let h = c.header;
+        (
+            h.config,
+            h.preset,
+            c.net,
+            c.optimizer,
+            h.step,
+            h.elapsed_s,
+            h.devices,
+        )
+    } else {
+        if ckpt_path.exists() {
+            return Err(Error::config(
+                "out",
+                format!(
+                    "{} holds a checkpoint: pass --resume, or choose another folder",
+                    opts.out_dir.display()
+                ),
+            ));
+        }
+        let config = opts.config.clone();
+        config.validate()?;
+        let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::Format(e.to_string()))?;
+        crate::atomic::write_atomic(&opts.out_dir.join("config.json"), &json)?;
+        let preset = Preset::by_name(&config.preset, config.stages, train_all.classes.len())?;
+        let net = Supernet::new(&preset, &ad, config.seed)?;
+        (config, preset, net, None, 0, 0.0, Vec::new())
+    };
+    config.validate()?;
+    devices.push(opts.device_name.clone());
+    let (val, train) = train_all.split_validation(config.val_size, config.seed)?;
+    let mut log = TrainLog::open(&opts.out_dir, config.stages, start)?;
+    let new_optim = || {
+        AdamWConfig::new()
+            .with_weight_decay(config.weight_decay as f32)
+            .init()
+    };
+    let mut optim: ModuleOptimizer = match optim_bytes {
+        Some(b) => new_optim()
+            .from_bytes(b)
+            .map_err(|e| Error::Format(format!("optimizer state: {e:?}")))?,
+        None => new_optim(),
+    };
+    let total = config.total_steps();
+    let mut batches = Batches::new(train.len(), config.batch, config.seed);
+    let mut masks = MaskCache::new(&ad);
+    let session = Instant::now();
+    let mut session_steps = 0usize;
+    let mut evals = Vec::new();
+    let save =
+        |net: &Supernet, optim: &ModuleOptimizer, step: usize, elapsed: f64, devices: &[String]| {
+            let header = CheckpointHeader {
+                version: CHECKPOINT_VERSION,
+                config: config.clone(),
+                preset: preset.clone(),
+                classes: train_all.classes.clone(),
+                step,
+                elapsed_s: elapsed,
+                devices: devices.to_vec(),
+            };
+            checkpoint::save(&ckpt_path, &header, net, Some(optim))
+        };
+    let mut step = start;
+    let mut bar: Option<(usize, indicatif::ProgressBar)> = None;
+    while step < total {
+        let (phase_index, in_phase) = config.locate(step);
+        let spec = &config.phases[phase_index];
+        if bar.as_ref().map(|b| b.0) != Some(phase_index) {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
+            }
+            let b = if opts.progress {
+                indicatif::ProgressBar::new(spec.steps as u64)
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:28}] {pos}/{len} {msg} ({eta})",
+                )
+                .map_err(|e| Error::config("progress", e.to_string()))?
+                .progress_chars("=> "),
+            );
+            b.set_prefix(spec.phase.name());
+            b.set_position(in_phase as u64);
+            bar = Some((phase_index, b));
+        }
+        if spec.phase == Phase::Expand && in_phase == 0 {
+            // Sort middle channels by importance before widths become elastic (DESIGN §1).
+            net = sort_channels(net)?;
+            optim = new_optim();
+        }
+        let t0 = Instant::now();
+        let idx = batches.step(step);
+        let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
+        let (loss, loss_value, largest_exits) = sandwich_loss(
+            &net, &preset, &config, spec.phase, step, &train, &idx, &labels, &mut masks, &ad,
+        )?;
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(config.lr(step), net, grads);
+        step += 1;
+        session_steps += 1;
+        let dt = t0.elapsed().as_secs_f64();
+        elapsed += dt;
+        let accs = largest_exits
+            .iter()
+            .map(|l| batch_accuracy(&l.clone().inner(), &labels))
+            .collect::<Result<Vec<_>>>()?;
+        let ips = idx.len() as f64 / dt.max(1e-9);
+        log.step(
+            step,
+            spec.phase,
+            config.lr(step - 1),
+            loss_value,
+            &accs,
+            ips,
+            elapsed,
+        )?;
+        if let Some((_, b)) = &bar {
+            let accs: Vec<String> = accs.iter().map(|a| format!("{:.0}", a * 100.0)).collect();
+            b.set_message(format!(
+                "loss {loss_value:.3} acc {}% {ips:.0} img/s ep {:.2}",
+                accs.join("/"),
+                batches.epochs(step)
+            ));
+            b.inc(1);
+        }
+        let phase_done = config.locate(step).0 != phase_index;
+        if step % config.checkpoint_every == 0 || phase_done {
+            save(&net, &optim, step, elapsed, &devices)?;
+        }
+        if phase_done {
+            let inner = net.valid();
+            let device = opts.device.clone();
+            for (name, subnet, accs) in evaluate_phase(
+                &inner,
+                &preset,
+                spec.phase,
+                &train,
+                &val,
+                config.bn_images,
+                &device,
+            )? {
+                let row = EvalRow {
+                    step,
+                    phase: spec.phase,
+                    subnet: name,
+                    cum_macs: crate::space::count(&preset, &subnet)?.cum_macs,
+                    accuracy: accs,
+                };
+                log.eval(&row)?;
+                if let Some((_, b)) = &bar {
+                    b.println(row.describe());
+                }
+                evals.push(row);
+            }
+        }
+    }
+    if let Some((_, b)) = bar.take() {
+        b.finish();
+    }
+    let finished = step >= total;
+    if finished {
+        let header = CheckpointHeader {
+            version: CHECKPOINT_VERSION,
+            config: config.clone(),
+            preset: preset.clone(),
+            classes: train_all.classes.clone(),
+            step,
+            elapsed_s: elapsed,
+            devices: devices.clone(),
+        };
+        checkpoint::save(
+            &opts.out_dir.join(SUPERNET_FILE),
+            &header,
+            &net.valid(),
+            None,
+        )?;
+    }
+    let secs = session.elapsed().as_secs_f64().max(1e-9);
+    Ok(TrainSummary {
+        steps: step,
+        finished,
+        elapsed_s: elapsed,
+        images_per_s: (session_steps * config.batch) as f64 / secs,
+        evals,
+    })
+}

@@ -1,0 +1,338 @@
+//! The burn supernet against the foundation's CPU reference, its gradients against finite
+//! differences, stage causality of the gradients, channel sorting and checkpoints.
+
+mod common;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use enas4d::net::forward_reference;
+use enas4d::space::{Plan, Preset, SubnetConfig};
+use enas4d::supernet::{
+    extract, forward, sort_channels, BnMode, BnRecorder, MaskCache, PassOptions, Supernet,
+};
+use enas4d::train::{multi_exit_loss, smoothed_targets};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// Adds uniform noise to every parameter: non-identity kernel transforms, BN γ ≠ 1, β ≠ 0.
+struct Noise(f64);
+
+impl ModuleMapper for Noise {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let a = self.0;
+        param.map(|t| {
+            let noise = Tensor::random(t.dims(), Distribution::Uniform(-a, a), &t.device());
+            (t + noise).detach()
+        })
+    }
+}
+
+fn noisy_net(preset: &Preset, device: &Device, seed: u64) -> Supernet {
+    device.seed(seed);
+    Supernet::new(preset, device, seed)
+        .unwrap()
+        .map(&mut Noise(0.2))
+}
+
+fn images(rng: &mut SmallRng, n: usize, r: usize, device: &Device) -> (Vec<f32>, Tensor<4>) {
+    let v: Vec<f32> = (0..n * 3 * r * r)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let t = Tensor::from_data(TensorData::new(v.clone(), [n, 3, r, r]), device);
+    (v, t)
+}
+
+fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().unwrap()
+}
+
+fn max_rel_err(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().map(|v| f64::from(v.abs())).fold(1e-6, f64::max);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from((x - y).abs()))
+        .fold(0.0, f64::max)
+        / scale
+}
+
+fn configs(preset: &Preset, rng: &mut SmallRng) -> Vec<(&'static str, SubnetConfig)> {
+    vec![
+        ("largest", SubnetConfig::largest(preset)),
+        ("smallest", SubnetConfig::smallest(preset)),
+        ("random", SubnetConfig::random(preset, rng)),
+        ("random", SubnetConfig::random(preset, rng)),
+    ]
+}
+
+/// The all-exits pass of the burn supernet (BN statistics recorded on the batch, then fixed)
+/// equals the foundation's f64 reference on the extracted weights, ≤ 1e-4 relative.
+#[test]
+fn all_exits_match_the_reference() {
+    let seed = common::fresh_seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let device = Device::flex();
+    for stages in 1..=3 {
+        let preset = Preset::tiny(stages, 10).unwrap();
+        let net = noisy_net(&preset, &device, seed + stages as u64);
+        for (name, config) in configs(&preset, &mut rng) {
+            let plan = Plan::new(&preset, &config).unwrap();
+            let (raw, x) = images(&mut rng, 3, plan.resolution, &device);
+            let mut masks = MaskCache::new(&device);
+            let mut rec = BnRecorder::default();
+            rec.next_batch();
+            let opts = |bn| PassOptions { bn, dropout: 0.0 };
+            forward(
+                &net,
+                &plan,
+                x.clone(),
+                &mut masks,
+                opts(BnMode::Record(&mut rec)),
+            )
+            .unwrap();
+            let stats = rec.finish().unwrap();
+            let logits = forward(&net, &plan, x, &mut masks, opts(BnMode::Fixed(&stats))).unwrap();
+            let weights = extract(&net, &plan, &stats).unwrap();
+            let reference = forward_reference(&plan, &weights, &raw, 3).unwrap();
+            assert_eq!(logits.len(), stages);
+            for (s, (l, r)) in logits.into_iter().zip(&reference.logits).enumerate() {
+                let err = max_rel_err(&host(l), r);
+                assert!(
+                    err <= 1e-4,
+                    "seed {seed} S={stages} {name} exit {}: rel err {err:e}",
+                    s + 1
+                );
+            }
+        }
+    }
+}
+
+fn loss_of(
+    net: &Supernet,
+    plan: &Plan,
+    x: &Tensor<4>,
+    labels: &[u32],
+    device: &Device,
+) -> Tensor<1> {
+    let mut masks = MaskCache::new(device);
+    let logits = forward(
+        net,
+        plan,
+        x.clone(),
+        &mut masks,
+        PassOptions {
+            bn: BnMode::Batch,
+            dropout: 0.0,
+        },
+    )
+    .unwrap();
+    let targets = smoothed_targets(labels, plan.classes, 0.1, device);
+    multi_exit_loss(&logits, &targets, None, 0.0)
+}
+
+/// Autodiff gradients of the multi-exit loss equal central finite differences for weights of
+/// every kind (stem, expand, 7→5 and 5→3 transforms, SE, project, feature mix, classifier).
+#[test]
+fn gradients_match_finite_differences() {
+    let seed = common::fresh_seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let device = Device::flex().autodiff();
+    let preset = Preset::tiny(3, 10).unwrap();
+    let net = noisy_net(&preset, &device, seed);
+    let mut config = SubnetConfig::random(&preset, &mut rng);
+    config.resolution = 20;
+    // Make every kernel size appear so that both transforms are exercised.
+    for (s, k) in [3, 5, 7].into_iter().enumerate() {
+        config.kernel[s].iter_mut().for_each(|v| *v = k);
+    }
+    let plan = Plan::new(&preset, &config).unwrap();
+    let (_, x) = images(&mut rng, 4, plan.resolution, &device);
+    let labels: Vec<u32> = (0..4).map(|_| rng.random_range(0..10)).collect();
+    let grads = loss_of(&net, &plan, &x, &labels, &device).backward();
+    // (name, param tensor, flat index) probes; blocks 2 and 5 have SE in `tiny`.
+    let b = &net.blocks[5];
+    let se = b.se.as_ref().expect("unit 2 has SE");
+    let probes: Vec<(&str, Tensor<2>, Option<Tensor<2>>)> = vec![
+        (
+            "expand",
+            b.expand.as_ref().unwrap().weight.val(),
+            b.expand.as_ref().unwrap().weight.val().grad(&grads),
+        ),
+        ("m25", b.m25.val(), b.m25.val().grad(&grads)),
+        ("m9", b.m9.val(), b.m9.val().grad(&grads)),
+        ("se reduce", se.reduce.val(), se.reduce.val().grad(&grads)),
+        (
+            "project",
+            b.project.weight.val(),
+            b.project.weight.val().grad(&grads),
+        ),
+        (
+            "feature mix",
+            net.feature_mix.val(),
+            net.feature_mix.val().grad(&grads),
+        ),
+        (
+            "classifier",
+            net.classifiers[1].weight.val(),
+            net.classifiers[1].weight.val().grad(&grads),
+        ),
+    ];
+    let plain = net.valid();
+    let inner = device.clone().inner();
+    let x_inner = x.inner();
+    for (name, param, grad) in probes {
+        let grad = host(grad.unwrap_or_else(|| panic!("{name}: no gradient")));
+        let values = host(param.inner());
+        // The largest-magnitude gradient entry: well above the finite-difference noise.
+        let (i, g) =
+            grad.iter().enumerate().fold(
+                (0, 0f32),
+                |m, (i, g)| if g.abs() > m.1.abs() { (i, *g) } else { m },
+            );
+        let eps = 1e-2f32;
+        let fd = |delta: f32| {
+            let mut v = values.clone();
+            v[i] += delta;
+            let shifted = plain.clone().map(&mut Replace {
+                name,
+                values: v,
+                device: inner.clone(),
+                net: &net,
+            });
+            let l = loss_of(&shifted, &plan, &x_inner, &labels, &inner);
+            f64::from(l.into_data().try_into_vec::<f32>().unwrap()[0])
+        };
+        let numeric = (fd(eps) - fd(-eps)) / (2.0 * f64::from(eps));
+        let rel = (numeric - f64::from(g)).abs() / f64::from(g.abs()).max(1e-3);
+        assert!(
+            rel < 0.05,
+            "seed {seed} {name}[{i}]: autodiff {g:e} vs finite difference {numeric:e}"
+        );
+    }
+}
+
+/// Replaces the parameter of `name` (identified by its id in `net`) with `values`.
+struct Replace<'a> {
+    name: &'a str,
+    values: Vec<f32>,
+    device: Device,
+    net: &'a Supernet,
+}
+
+impl Replace<'_> {
+    fn target(&self) -> burn::module::ParamId {
+        let b = &self.net.blocks[5];
+        let se = b.se.as_ref().unwrap();
+        match self.name {
+            "expand" => b.expand.as_ref().unwrap().weight.id,
+            "m25" => b.m25.id,
+            "m9" => b.m9.id,
+            "se reduce" => se.reduce.id,
+            "project" => b.project.weight.id,
+            "feature mix" => self.net.feature_mix.id,
+            _ => self.net.classifiers[1].weight.id,
+        }
+    }
+}
+
+impl ModuleMapper for Replace<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if param.id != self.target() {
+            return param;
+        }
+        let shape: [usize; D] = param.val().dims();
+        let values = self.values.clone();
+        let device = self.device.clone();
+        param.map(|_| Tensor::from_data(TensorData::new(values, shape), &device))
+    }
+}
+
+/// Stage causality reaches training: exit 1's loss gives no gradient to any weight that
+/// reads a later stage's channel (the upper blocks of every masked layer).
+#[test]
+fn early_exit_gradients_never_touch_later_stages() {
+    let seed = common::fresh_seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let device = Device::flex().autodiff();
+    let preset = Preset::tiny(3, 10).unwrap();
+    let net = noisy_net(&preset, &device, seed);
+    let config = SubnetConfig::random(&preset, &mut rng);
+    let plan = Plan::new(&preset, &config).unwrap();
+    let (_, x) = images(&mut rng, 4, plan.resolution, &device);
+    let mut masks = MaskCache::new(&device);
+    let logits = forward(
+        &net,
+        &plan,
+        x,
+        &mut masks,
+        PassOptions {
+            bn: BnMode::Batch,
+            dropout: 0.0,
+        },
+    )
+    .unwrap();
+    let grads = logits[0].clone().sum().backward();
+    let mut checked = 0;
+    for (bp, p) in plan.blocks.iter().zip(
+        plan.blocks
+            .iter()
+            .map(|b| &net.blocks[b.elastic_index.map_or(0, |i| i + 1)]),
+    ) {
+        let w = p.project.weight.val();
+        let [_, mid_max] = w.dims();
+        let g = host(w.grad(&grads).unwrap());
+        let stage0_end = bp.out_cuts.end(0) as usize;
+        let mid0_end = bp.mid_cuts.end(0) as usize;
+        for o in 0..bp.out_cuts.width() as usize {
+            for k in 0..mid_max {
+                if o >= stage0_end || k >= mid0_end {
+                    assert_eq!(
+                        g[o * mid_max + k],
+                        0.0,
+                        "seed {seed}: project[{o}, {k}] gets a gradient from exit 1"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000);
+}
+
+/// Sorting channels by importance leaves the maximal network's function unchanged (S = 1,
+/// where no stage cut moves with the order).
+#[test]
+fn channel_sorting_keeps_the_largest_subnet() {
+    let seed = common::fresh_seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let device = Device::flex();
+    let preset = Preset::tiny(1, 10).unwrap();
+    let net = noisy_net(&preset, &device, seed);
+    let plan = Plan::new(&preset, &SubnetConfig::largest(&preset)).unwrap();
+    let (_, x) = images(&mut rng, 3, plan.resolution, &device);
+    let run = |net: &Supernet| {
+        let mut masks = MaskCache::new(&device);
+        let l = forward(
+            net,
+            &plan,
+            x.clone(),
+            &mut masks,
+            PassOptions {
+                bn: BnMode::Batch,
+                dropout: 0.0,
+            },
+        )
+        .unwrap();
+        host(l[0].clone())
+    };
+    let before = run(&net);
+    let before_order = host(net.blocks[3].project.weight.val());
+    let sorted = sort_channels(net).unwrap();
+    let after = run(&sorted);
+    assert!(max_rel_err(&after, &before) < 1e-4, "seed {seed}");
+    // The order really changed, and the project columns are now by descending L1 norm.
+    let w = host(sorted.blocks[3].project.weight.val());
+    assert_ne!(w, before_order);
+    let [rows, cols] = sorted.blocks[3].project.weight.val().dims();
+    let norm = |c: usize| (0..rows).map(|r| w[r * cols + c].abs()).sum::<f32>();
+    assert!((1..cols).all(|c| norm(c - 1) >= norm(c)));
+}

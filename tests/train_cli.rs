@@ -1,0 +1,177 @@
+//! `enas4d train` end to end on a small synthetic IDX data set: SIGKILL mid-run, `--resume`,
+//! then `enas4d eval --json` on the result.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const BIN: &str = env!("CARGO_BIN_EXE_enas4d");
+
+fn write_idx(dir: &Path, prefix: &str, n: usize, rng: &mut SmallRng) {
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        images.extend_from_slice(&d.to_be_bytes());
+    }
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend_from_slice(&(n as u32).to_be_bytes());
+    for _ in 0..n {
+        // Class c: a bright 8×8 patch at one of ten places, on noise.
+        let c: u8 = rng.random_range(0..10);
+        let (py, px) = (4 + (c as usize / 5) * 12, 2 + (c as usize % 5) * 5);
+        for y in 0..28 {
+            for x in 0..28 {
+                let on = (py..py + 8).contains(&y) && (px..px + 6).contains(&x);
+                images.push(if on { 200 } else { rng.random_range(0..60) });
+            }
+        }
+        labels.push(c);
+    }
+    std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+    std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+}
+
+fn config() -> serde_json::Value {
+    let phase = |p: &str| serde_json::json!({"phase": p, "steps": 4, "lr": 3e-3});
+    serde_json::json!({
+        "preset": "tiny", "stages": 3, "batch": 16, "random_subnets": 1,
+        "phases": [phase("full"), phase("kernel"), phase("depth"), phase("expand")],
+        "weight_decay": 1e-4, "label_smoothing": 0.1, "distill": 1.0, "dropout": 0.1,
+        "val_size": 40, "bn_images": 40, "checkpoint_every": 3, "seed": 7
+    })
+}
+
+fn logged_steps(out: &Path) -> Vec<usize> {
+    std::fs::read_to_string(out.join("log.csv"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect()
+}
+
+fn checkpoint_step(out: &Path) -> usize {
+    let bytes = std::fs::read(out.join("checkpoint.bin")).unwrap();
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
+    header["step"].as_u64().unwrap() as usize
+}
+
+#[test]
+fn sigkill_then_resume_then_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut rng = SmallRng::seed_from_u64(3);
+    write_idx(&data, "train", 240, &mut rng);
+    write_idx(&data, "t10k", 60, &mut rng);
+    let cfg = tmp.path().join("config.json");
+    std::fs::write(&cfg, config().to_string()).unwrap();
+    let out = tmp.path().join("run");
+    let args = |resume: bool| {
+        let mut c = Command::new(BIN);
+        c.args(["train", "--quiet", "--device", "cpu", "--config"])
+            .arg(&cfg)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+
+    // Kill it with SIGKILL once a checkpoint exists and at least one more step was logged.
+    let mut child = args(false).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        let steps = logged_steps(&out);
+        if out.join("checkpoint.bin").exists() && steps.len() >= 4 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training ended before it could be killed"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "no checkpoint after 10 min"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = *logged_steps(&out).last().unwrap();
+    let saved = checkpoint_step(&out);
+    assert!(
+        saved <= done && done - saved < 3,
+        "logged {done}, checkpoint at {saved}: lost more than one interval"
+    );
+
+    // A fresh run into the same folder refuses to overwrite it.
+    let refused = args(false).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
+
+    let resumed = args(true).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(
+        logged_steps(&out),
+        (1..=16).collect::<Vec<_>>(),
+        "every step logged exactly once"
+    );
+    assert_eq!(checkpoint_step(&out), 16);
+    let evals = std::fs::read_to_string(out.join("eval.jsonl")).unwrap();
+    assert_eq!(
+        evals.lines().count(),
+        8,
+        "largest and smallest after each of 4 phases"
+    );
+
+    let eval = Command::new(BIN)
+        .args(["eval", "--json", "--split", "test", "--smallest", "--model"])
+        .arg(out.join("supernet.bin"))
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let exits = report["exits"].as_array().unwrap();
+    assert_eq!(exits.len(), 3);
+    let macs: Vec<u64> = exits
+        .iter()
+        .map(|e| e["cum_macs"].as_u64().unwrap())
+        .collect();
+    assert!(macs.windows(2).all(|w| w[0] < w[1]));
+    for e in exits {
+        let a = e["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&a));
+    }
+    assert_eq!(report["images"].as_u64(), Some(60));
+
+    // A truncated model is a clear error, not a panic.
+    let bytes = std::fs::read(out.join("supernet.bin")).unwrap();
+    let cut = tmp.path().join("cut.bin");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let bad = Command::new(BIN)
+        .args(["eval", "--model"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("error:"));
+}
