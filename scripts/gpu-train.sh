@@ -4,6 +4,7 @@
 #
 #   scripts/gpu-train.sh [BIN_DIR] [DATA_DIR] [SECONDS]
 #
+# BATCH (default 512) is the batch size.
 # BIN_DIR holds a prebuilt `enas4d` (default: build it); DATA_DIR the Fashion-MNIST IDX files
 # (default: Debian's copy). SECONDS (default 480) is each run's time budget: `--time-budget`
 # scales the full schedule to it after a short probe. Runs resume from $OUT/tiny-s{3,1} when a
@@ -29,11 +30,13 @@ for s in 3 1; do
   extra=(--time-budget "$secs")
   [ -f "$run/checkpoint.bin" ] && extra=(--resume)
   mkdir -p "$run"
-  "$bin/enas4d" train --schedule full --stages "$s" --device gpu --quiet \
+  "$bin/enas4d" train --schedule full --stages "$s" --batch "${BATCH:-512}" --device gpu --quiet \
     --data "idx:$data" --out "$run" "${extra[@]}" >"$run/train.out" 2>&1 &
   pids+=($!)
 done
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=$?; done
 for s in 3 1; do echo "== tiny-s$s"; tail -n 5 "$out/tiny-s$s/train.out"; tail -n 2 "$out/tiny-s$s/log.csv"; done
+# One archive of everything but the checkpoints (few files travel back best).
+tar czf "$out/runs.tgz" -C "$out" --exclude=checkpoint.bin gpu.txt tiny-s3 tiny-s1
 exit "$rc"

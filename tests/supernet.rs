@@ -22,7 +22,12 @@ impl ModuleMapper for Noise {
         let a = self.0;
         param.map(|t| {
             let noise = Tensor::random(t.dims(), Distribution::Uniform(-a, a), &t.device());
-            (t + noise).detach()
+            let t = (t + noise).detach();
+            if t.is_autodiff() {
+                t.require_grad()
+            } else {
+                t
+            }
         })
     }
 }
@@ -68,7 +73,7 @@ fn configs(preset: &Preset, rng: &mut SmallRng) -> Vec<(&'static str, SubnetConf
 /// equals the foundation's f64 reference on the extracted weights, ≤ 1e-4 relative.
 #[test]
 fn all_exits_match_the_reference() {
-    let seed = common::fresh_seed();
+    let seed = common::fresh_seed("all_exits_match_the_reference");
     let mut rng = SmallRng::seed_from_u64(seed);
     let device = Device::flex();
     for stages in 1..=3 {
@@ -80,17 +85,17 @@ fn all_exits_match_the_reference() {
             let mut masks = MaskCache::new(&device);
             let mut rec = BnRecorder::default();
             rec.next_batch();
-            let opts = |bn| PassOptions { bn, dropout: 0.0 };
-            forward(
-                &net,
-                &plan,
-                x.clone(),
-                &mut masks,
-                opts(BnMode::Record(&mut rec)),
-            )
-            .unwrap();
+            let record = PassOptions {
+                bn: BnMode::Record(&mut rec),
+                dropout: 0.0,
+            };
+            forward(&net, &plan, x.clone(), &mut masks, record).unwrap();
             let stats = rec.finish().unwrap();
-            let logits = forward(&net, &plan, x, &mut masks, opts(BnMode::Fixed(&stats))).unwrap();
+            let fixed = PassOptions {
+                bn: BnMode::Fixed(&stats),
+                dropout: 0.0,
+            };
+            let logits = forward(&net, &plan, x, &mut masks, fixed).unwrap();
             let weights = extract(&net, &plan, &stats).unwrap();
             let reference = forward_reference(&plan, &weights, &raw, 3).unwrap();
             assert_eq!(logits.len(), stages);
@@ -133,7 +138,7 @@ fn loss_of(
 /// every kind (stem, expand, 7→5 and 5→3 transforms, SE, project, feature mix, classifier).
 #[test]
 fn gradients_match_finite_differences() {
-    let seed = common::fresh_seed();
+    let seed = common::fresh_seed("gradients_match_finite_differences");
     let mut rng = SmallRng::seed_from_u64(seed);
     let device = Device::flex().autodiff();
     let preset = Preset::tiny(3, 10).unwrap();
@@ -250,7 +255,7 @@ impl ModuleMapper for Replace<'_> {
 /// reads a later stage's channel (the upper blocks of every masked layer).
 #[test]
 fn early_exit_gradients_never_touch_later_stages() {
-    let seed = common::fresh_seed();
+    let seed = common::fresh_seed("early_exit_gradients_never_touch_later_stages");
     let mut rng = SmallRng::seed_from_u64(seed);
     let device = Device::flex().autodiff();
     let preset = Preset::tiny(3, 10).unwrap();
@@ -302,7 +307,7 @@ fn early_exit_gradients_never_touch_later_stages() {
 /// where no stage cut moves with the order).
 #[test]
 fn channel_sorting_keeps_the_largest_subnet() {
-    let seed = common::fresh_seed();
+    let seed = common::fresh_seed("channel_sorting_keeps_the_largest_subnet");
     let mut rng = SmallRng::seed_from_u64(seed);
     let device = Device::flex();
     let preset = Preset::tiny(1, 10).unwrap();

@@ -76,7 +76,7 @@ pub fn run(args: EvalArgs) -> Result<bool, Box<dyn std::error::Error>> {
     if train_all.classes != header.classes {
         return Err("the data's classes differ from the model's".into());
     }
-    let (val, train) = train_all.split_validation(header.config.val_size, header.config.seed)?;
+    let (train, val) = train_all.split_validation(header.config.val_size, header.config.seed)?;
     let data = match args.split.as_str() {
         "val" => val,
         "test" => source.load(false)?,

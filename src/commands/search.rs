@@ -120,7 +120,7 @@ fn open(
         )
         .into());
     }
-    let (val, train) =
+    let (train, val) =
         all.split_validation(ckpt.header.config.val_size, ckpt.header.config.seed)?;
     let n = val_images.min(val.len());
     let val = val.subset(&(0..n).collect::<Vec<_>>());

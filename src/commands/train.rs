@@ -19,6 +19,9 @@ pub struct TrainArgs {
     /// Stages S of the supernet (1 = static once-for-all baseline).
     #[arg(long, default_value_t = 3)]
     stages: usize,
+    /// Images per step (overrides the schedule's).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Seed of the run.
     #[arg(long)]
     seed: Option<u64>,
@@ -28,6 +31,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start from a trained supernet's weights (warm start) instead of random ones.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// cpu, gpu, discrete, integrated or lavapipe.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -53,6 +59,9 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
+    if let Some(batch) = args.batch {
+        config.batch = batch;
+    }
     config.validate()?;
     let out = args
         .out
@@ -62,7 +71,7 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let resuming = args.resume && out.join(enas4d::train::CHECKPOINT_FILE).exists();
     if let (Some(secs), false) = (args.time_budget, resuming) {
         let preset = Preset::by_name(&config.preset, config.stages, data.classes.len())?;
-        let (_, train_part) = data.split_validation(config.val_size, config.seed)?;
+        let (train_part, _) = data.split_validation(config.val_size, config.seed)?;
         let step = probe_step_time(&config, &preset, &train_part, &device, 3, 5)?;
         let factor = secs / (step * config.total_steps() as f64);
         config = config.scaled(factor);
@@ -83,6 +92,7 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
             config,
             out_dir: out.clone(),
             resume: args.resume,
+            init: args.init,
             device,
             device_name,
             progress: !args.quiet,

@@ -29,7 +29,14 @@ fn by_column_norm(w: &Tensor<2>) -> Result<Vec<i64>> {
 
 fn pick<const D: usize>(p: Param<Tensor<D>>, dim: usize, idx: &Tensor<1, Int>) -> Param<Tensor<D>> {
     let idx = idx.clone();
-    p.map(|t| t.select(dim, idx).detach().require_grad())
+    p.map(|t| {
+        let t = t.select(dim, idx).detach();
+        if t.is_autodiff() {
+            t.require_grad()
+        } else {
+            t
+        }
+    })
 }
 
 fn pick_bn(bn: Bn, idx: &Tensor<1, Int>) -> Bn {

@@ -49,6 +49,9 @@ pub struct TrainOptions {
     pub out_dir: PathBuf,
     /// Continue from `out_dir`'s checkpoint.
     pub resume: bool,
+    /// Start a fresh run from this trained supernet's weights (same preset) instead of a
+    /// random initialisation.
+    pub init: Option<std::path::PathBuf>,
     /// Device to train on (without autodiff; it is added here).
     pub device: Device,
     /// The device's name, for the log.
@@ -265,12 +268,24 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::Format(e.to_string()))?;
         crate::atomic::write_atomic(&opts.out_dir.join("config.json"), &json)?;
         let preset = Preset::by_name(&config.preset, config.stages, train_all.classes.len())?;
-        let net = Supernet::new(&preset, &ad, config.seed)?;
+        let net = match &opts.init {
+            Some(path) => {
+                let c = checkpoint::load(path, &ad)?;
+                if c.header.preset != preset {
+                    return Err(Error::config(
+                        "init",
+                        format!("{} was trained with another preset", path.display()),
+                    ));
+                }
+                c.net
+            }
+            None => Supernet::new(&preset, &ad, config.seed)?,
+        };
         (config, preset, net, None, 0, 0.0, Vec::new())
     };
     config.validate()?;
     devices.push(opts.device_name.clone());
-    let (val, train) = train_all.split_validation(config.val_size, config.seed)?;
+    let (train, val) = train_all.split_validation(config.val_size, config.seed)?;
     let mut log = TrainLog::open(&opts.out_dir, config.stages, start)?;
     let new_optim = || {
         AdamWConfig::new()
