@@ -33,6 +33,8 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Classify images with an exported net, with early exit.
     Infer(commands::infer::InferArgs),
+    /// Write test images of a data set as PNG files.
+    Gallery(commands::gallery::GalleryArgs),
 }
 
 /// Adapter choice shared by the GPU commands.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "train")]
         Command::Export(args) => commands::export::run(args),
         Command::Infer(args) => commands::infer::run(args),
+        Command::Gallery(args) => commands::gallery::run(args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

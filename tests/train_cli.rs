@@ -163,6 +163,82 @@ fn sigkill_then_resume_then_eval() {
     }
     assert_eq!(report["images"].as_u64(), Some(60));
 
+    // Export the smallest subnet and classify images of any size with it.
+    let smallest = tmp.path().join("smallest.json");
+    std::fs::write(&smallest, report["config"].to_string()).unwrap();
+    let net = tmp.path().join("net.safetensors");
+    let export = Command::new(BIN)
+        .args([
+            "export",
+            "--thresholds",
+            "0.5,0.5",
+            "--val-images",
+            "30",
+            "--model",
+        ])
+        .arg(out.join("supernet.bin"))
+        .arg("--config")
+        .arg(&smallest)
+        .arg("--out")
+        .arg(&net)
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let grey = tmp.path().join("grey.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * 9 + y * 3) % 256) as u8]))
+        .save(&grey)
+        .unwrap();
+    let photo = tmp.path().join("photo.jpg");
+    image::RgbImage::from_fn(333, 211, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&photo)
+    .unwrap();
+    let infer = |extra: &[&str]| {
+        let o = Command::new(BIN)
+            .args(["infer", "--json", "--model"])
+            .arg(&net)
+            .args(extra)
+            .arg(&grey)
+            .arg(&photo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    for (t, exit) in [("1.0", 3), ("0.0", 1)] {
+        let rows = infer(&["--threshold", t]);
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            assert_eq!(r["exit"].as_u64(), Some(exit), "threshold {t}: {r}");
+            assert_eq!(r["macs"].as_u64(), Some(macs[exit as usize - 1]));
+            assert_eq!(r["per_exit"].as_array().unwrap().len(), exit as usize);
+            let c = r["confidence"].as_f64().unwrap();
+            assert!(c > 0.0 && c <= 1.0);
+        }
+    }
+    let within = infer(&["--budget", &format!("{}", macs[2])]);
+    assert!(within
+        .iter()
+        .all(|r| r["macs"].as_u64().unwrap() <= macs[2]));
+    let too_small = Command::new(BIN)
+        .args(["infer", "--budget", "10", "--model"])
+        .arg(&net)
+        .arg(&grey)
+        .output()
+        .unwrap();
+    assert_eq!(too_small.status.code(), Some(2));
+
     // A truncated model is a clear error, not a panic.
     let bytes = std::fs::read(out.join("supernet.bin")).unwrap();
     let cut = tmp.path().join("cut.bin");

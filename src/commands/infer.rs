@@ -51,6 +51,9 @@ struct ImageJson {
     per_exit: Vec<ExitJson>,
 }
 
+/// Classifies one preprocessed image.
+type Classifier = Box<dyn Fn(&[f32]) -> enas4d::Result<Decision>>;
+
 /// Parses `3M`, `2.5e6`, `900k`.
 pub fn parse_macs(s: &str) -> Result<f64, String> {
     let t = s.trim();
@@ -110,7 +113,7 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let net = ExportedNet::load(&model).map_err(|e| format!("{}: {e}", model.display()))?;
     let thresholds = thresholds(&args, &net)?;
     let resolution = net.config.resolution as usize;
-    let decide: Box<dyn Fn(&[f32]) -> enas4d::Result<Decision>> = match args.device.as_str() {
+    let decide: Classifier = match args.device.as_str() {
         "cpu" => {
             let rt = StageWiseCpu::new(&net.preset, &net.config, net.weights.clone())?;
             let t = thresholds.clone();

@@ -4,6 +4,7 @@
 pub mod eval;
 #[cfg(feature = "train")]
 pub mod export;
+pub mod gallery;
 pub mod infer;
 #[cfg(feature = "train")]
 pub mod search;

@@ -127,17 +127,22 @@ fn open(
     Ok(Context { ckpt, train, val })
 }
 
+/// How each search runs.
+struct Settings<'a> {
+    resume: bool,
+    bn_images: usize,
+    device: &'a burn::tensor::Device,
+    quiet: bool,
+}
+
 fn run_search(
     ctx: &Context,
     options: SearchOptions,
     state_path: &Path,
-    resume: bool,
-    bn_images: usize,
-    device: &burn::tensor::Device,
     label: &str,
-    quiet: bool,
+    set: &Settings,
 ) -> Result<SearchState, Box<dyn std::error::Error>> {
-    let mut state = if resume && state_path.exists() {
+    let mut state = if set.resume && state_path.exists() {
         SearchState::load(state_path)?
     } else {
         SearchState::new(options)
@@ -147,11 +152,11 @@ fn run_search(
         net: &ctx.ckpt.net,
         preset: &preset,
         bn_data: &ctx.train,
-        bn_images,
+        bn_images: set.bn_images,
         data: &ctx.val,
-        device: device.clone(),
+        device: set.device.clone(),
     };
-    let bar = if quiet {
+    let bar = if set.quiet {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new(0)
@@ -239,15 +244,18 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         seed: args.seed,
     };
     std::fs::create_dir_all(&args.out)?;
+    let set = Settings {
+        resume: args.resume,
+        bn_images: args.bn_images,
+        device: &device,
+        quiet: args.quiet,
+    };
     let state = run_search(
         &multi,
         options.clone(),
         &args.out.join("state.json"),
-        args.resume,
-        args.bn_images,
-        &device,
         "S=3",
-        args.quiet,
+        &set,
     )?;
     let test = source.load(false)?;
     let static_ctx = match args.static_model.as_str() {
@@ -259,11 +267,8 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
             ctx,
             options,
             &args.out.join("state-static.json"),
-            args.resume,
-            args.bn_images,
-            &device,
             "S=1",
-            args.quiet,
+            &set,
         )?),
         None => None,
     };

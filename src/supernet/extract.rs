@@ -67,7 +67,7 @@ pub fn extract(net: &Supernet, plan: &Plan, stats: &BnStats) -> Result<NetWeight
     let mut bn = Folder { stats, index: 0 };
     let c0 = plan.stem_cuts.width() as usize;
     let stem = (
-        host(net.stem.val().slice([0..c0]))?,
+        host(net.stem.val().slice(0..c0))?,
         bn.fold(&net.stem_bn, c0)?,
     );
     let mut blocks = Vec::with_capacity(plan.blocks.len());

@@ -220,7 +220,7 @@ pub fn forward(
         bn_index: 0,
     };
     let c0 = plan.stem_cuts.width() as usize;
-    let stem = net.stem.val().slice([0..c0]);
+    let stem = net.stem.val().slice(0..c0);
     let x = conv2d(
         images,
         stem,

@@ -89,7 +89,7 @@ impl TrainConfig {
                 .collect()
         };
         let (batch, phases, val_size, every) = match name {
-            "quick" => (64, phases([120, 40, 40, 80]), 2000, 40),
+            "quick" => (64, phases([80, 30, 30, 60]), 2000, 40),
             "full" => (128, phases([6000, 2000, 2000, 6000]), 5000, 200),
             _ => {
                 return Err(Error::config(
@@ -109,7 +109,7 @@ impl TrainConfig {
             distill: 1.0,
             dropout: 0.1,
             val_size,
-            bn_images: 2000,
+            bn_images: if name == "quick" { 1000 } else { 2000 },
             checkpoint_every: every,
             seed: 1,
         })
