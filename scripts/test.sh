@@ -2,7 +2,8 @@
 # The project's single test command:
 #   setup, cargo fmt --check, cargo clippy, cargo test --release (native, on
 #   whatever wgpu adapter is found: lavapipe on GPU-less machines), the wasm
-#   bundle, and its selftest in headless Chromium (WebGPU).
+#   bundle and its selftest in headless Chromium (WebGPU), then the npm package
+#   in Node and the demo page in Chromium against the native runtime.
 # Stops at the first failing step. ENAS4D_SKIP_SETUP=1 skips scripts/setup.sh.
 set -euo pipefail
 
@@ -54,6 +55,7 @@ step test cargo test --release
 step fuzz "$ENAS4D_ROOT/scripts/fuzz.sh"
 step build-web "$ENAS4D_ROOT/scripts/build-web.sh"
 step browser node "$ENAS4D_ROOT/tests/browser/selftest.mjs" "$CARGO_TARGET_DIR/web/pkg"
+step package "$ENAS4D_ROOT/scripts/test-package.sh"
 
 summary
 echo "test: all steps passed"

@@ -1,10 +1,11 @@
 // A tiny dependency-free static file server for the browser tests.
 //
-//   serve({ root, pkg }) -> Promise<{ url, close }>
+//   serve({ root, pkg, models }) -> Promise<{ url, close }>
 //
-// Serves `root` (the repository's web/ folder) at `/` and `pkg` (the
-// wasm-bindgen output folder) at `/pkg/`, bound to 127.0.0.1 on an
-// ephemeral port. Run directly to browse by hand:
+// Serves `root` (the repository's web/ folder) at `/`, `pkg` (the
+// wasm-bindgen output folder) at `/pkg/` and `models` (the repository's
+// models/ folder) at `/models/`, bound to 127.0.0.1 on an ephemeral port.
+// Run directly to browse by hand (the demo is at /index.html):
 //
 //   node tests/browser/serve.mjs [pkg-dir] [port]
 import http from 'node:http';
@@ -25,6 +26,7 @@ const MIME = {
   '.png': 'image/png',
   '.ico': 'image/x-icon',
   '.txt': 'text/plain; charset=utf-8',
+  '.safetensors': 'application/octet-stream',
   '.ts': 'text/plain; charset=utf-8',
 };
 
@@ -34,9 +36,11 @@ function within(base, rel) {
   return full === base || full.startsWith(base + path.sep) ? full : null;
 }
 
-export async function serve({ root, pkg, port = 0, host = '127.0.0.1' }) {
+export async function serve({ root, pkg, models, port = 0, host = '127.0.0.1' }) {
   const rootDir = path.resolve(root);
-  const pkgDir = pkg ? path.resolve(pkg) : null;
+  const mounts = [['/pkg', pkg], ['/models', models]]
+    .filter(([, dir]) => dir)
+    .map(([prefix, dir]) => [prefix, path.resolve(dir)]);
 
   const server = http.createServer(async (req, res) => {
     const send = (code, body, type = 'text/plain; charset=utf-8') => {
@@ -50,21 +54,14 @@ export async function serve({ root, pkg, port = 0, host = '127.0.0.1' }) {
     } catch {
       return send(400, 'bad request\n');
     }
-    let file;
-    if (pkgDir && (pathname === '/pkg' || pathname.startsWith('/pkg/'))) {
-      file = within(pkgDir, pathname.slice('/pkg'.length));
-    } else {
-      file = within(rootDir, pathname);
-    }
+    const mount = mounts.find(([prefix]) => pathname === prefix || pathname.startsWith(prefix + '/'));
+    const file = mount ? within(mount[1], pathname.slice(mount[0].length)) : within(rootDir, pathname);
     if (!file) return send(403, 'forbidden\n');
     try {
-      let st = await fs.stat(file);
-      if (st.isDirectory()) {
-        file = path.join(file, 'index.html');
-        st = await fs.stat(file);
-      }
-      const body = await fs.readFile(file);
-      const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+      let target = file;
+      if ((await fs.stat(target)).isDirectory()) target = path.join(target, 'index.html');
+      const body = await fs.readFile(target);
+      const type = MIME[path.extname(target).toLowerCase()] ?? 'application/octet-stream';
       res.writeHead(200, {
         'Content-Type': type,
         'Content-Length': body.length,
@@ -90,13 +87,13 @@ export async function serve({ root, pkg, port = 0, host = '127.0.0.1' }) {
   return { url, close };
 }
 
-// Stand-alone use: node serve.mjs [pkg-dir] [port]
+// Stand-alone use: node serve.mjs [pkg-dir] [port]  (pkg-dir default: the npm package build)
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repo = path.resolve(here, '..', '..');
   const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'enas4d', 'target');
-  const pkg = process.argv[2] ?? process.env.ENAS4D_PKG_DIR ?? path.join(targetDir, 'web', 'pkg');
+  const pkg = process.argv[2] ?? process.env.ENAS4D_PKG_DIR ?? path.join(targetDir, 'web', 'npm');
   const port = Number(process.argv[3] ?? 8080);
-  const { url } = await serve({ root: path.join(repo, 'web'), pkg, port });
-  console.log(`serving web/ and ${pkg} at ${url}/selftest.html (Ctrl-C to stop)`);
+  const { url } = await serve({ root: path.join(repo, 'web'), pkg, models: path.join(repo, 'models'), port });
+  console.log(`demo at ${url}/ and selftest at ${url}/selftest.html, wasm from ${pkg} (Ctrl-C to stop)`);
 }
