@@ -80,13 +80,17 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
             config.total_steps()
         );
     }
-    eprintln!(
-        "train: {} images, {} classes, {} steps on {device_name}, output {}",
-        data.len(),
-        data.classes.len(),
-        config.total_steps(),
-        out.display()
-    );
+    if resuming {
+        eprintln!("train: resuming the run in {} on {device_name}", out.display());
+    } else {
+        eprintln!(
+            "train: {} images, {} classes, {} steps on {device_name}, output {}",
+            data.len(),
+            data.classes.len(),
+            config.total_steps(),
+            out.display()
+        );
+    }
     let summary = train(
         TrainOptions {
             config,
