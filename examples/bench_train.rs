@@ -38,7 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("smallest", SubnetConfig::smallest(&preset)),
     ];
     println!("device: {name}, batch {batch}, {steps} timed steps after 2 warm-up steps");
-    println!("{:<9} {:>5} {:>10} {:>11} {:>9} {:>9}", "subnet", "res", "MACs", "ms/step", "img/s", "GFLOP/s");
+    println!(
+        "{:<9} {:>5} {:>10} {:>11} {:>9} {:>9}",
+        "subnet", "res", "MACs", "ms/step", "img/s", "GFLOP/s"
+    );
     for (label, config) in subnets {
         let plan = Plan::new(&preset, &config)?;
         let macs = *count(&preset, &config)?.cum_macs.last().unwrap_or(&0);
@@ -47,14 +50,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut masks = MaskCache::new(&ad);
         let r = plan.resolution;
         let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..10)).collect();
-        let images: Vec<f32> = (0..batch * 3 * r * r).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let images: Vec<f32> = (0..batch * 3 * r * r)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         let mut t0 = Instant::now();
         for step in 0..steps + 2 {
             if step == 2 {
                 t0 = Instant::now();
             }
             let x = Tensor::from_data(TensorData::new(images.clone(), [batch, 3, r, r]), &ad);
-            let opts = PassOptions { bn: BnMode::Batch, dropout: 0.1 };
+            let opts = PassOptions {
+                bn: BnMode::Batch,
+                dropout: 0.1,
+            };
             let logits = forward(&net, &plan, x, &mut masks, opts)?;
             let targets = smoothed_targets(&labels, 10, 0.1, &ad);
             let loss = multi_exit_loss(&logits, &targets, None, 0.0);

@@ -81,7 +81,10 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     if resuming {
-        eprintln!("train: resuming the run in {} on {device_name}", out.display());
+        eprintln!(
+            "train: resuming the run in {} on {device_name}",
+            out.display()
+        );
     } else {
         eprintln!(
             "train: {} images, {} classes, {} steps on {device_name}, output {}",
