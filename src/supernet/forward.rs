@@ -104,7 +104,7 @@ impl Pass<'_, '_> {
         [k3, k5, sizes.contains(&7).then_some(k7)]
     }
 
-    fn depthwise(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Tensor<4> {
+    fn depthwise(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Result<Tensor<4>> {
         let cuts = &b.mid_cuts;
         let mid = cuts.width() as usize;
         let n = x.dims()[0];
@@ -118,12 +118,14 @@ impl Pass<'_, '_> {
                 _ => runs.push((k, r)),
             }
         }
-        let outs: Vec<Tensor<4>> = runs
+        let outs = runs
             .into_iter()
             .map(|(k, r)| {
-                let kk = kernels[k / 2 - 1]
-                    .clone()
-                    .expect("kernel prepared for each size in use");
+                let kk = kernels
+                    .get((k / 2).wrapping_sub(1))
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| Error::config("kernel", format!("size {k} is not 3, 5 or 7")))?;
                 let len = r.len();
                 let xs = if len == mid {
                     x.clone()
@@ -135,19 +137,18 @@ impl Pass<'_, '_> {
                 } else {
                     kk.slice([r.clone()])
                 };
-                conv2d(
+                Ok(conv2d(
                     xs,
                     w.reshape([len, 1, k, k]),
                     None,
                     ConvOptions::new([b.stride, b.stride], [k / 2, k / 2], [1, 1], len),
-                )
+                ))
             })
-            .collect();
-        if outs.len() == 1 {
-            outs.into_iter().next().expect("one run")
-        } else {
-            Tensor::cat(outs, 1)
-        }
+            .collect::<Result<Vec<Tensor<4>>>>()?;
+        Ok(match <[Tensor<4>; 1]>::try_from(outs) {
+            Ok([one]) => one,
+            Err(outs) => Tensor::cat(outs, 1),
+        })
     }
 
     fn block(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Result<Tensor<4>> {
@@ -165,7 +166,7 @@ impl Pass<'_, '_> {
                 ))
             }
         };
-        let h = self.depthwise(h, p, b);
+        let h = self.depthwise(h, p, b)?;
         let h = batch_norm(h, &p.dw_bn, &mut self.bn, &mut self.bn_index)?;
         let mut h = gate(act(h, b.act), mid_mask);
         if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
