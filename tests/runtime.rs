@@ -141,3 +141,35 @@ fn should_agree_on_the_gpu_image_after_image() {
         }
     }
 }
+
+/// A batch leaves sample by sample: `classify_batch` (threads) equals `classify` image by
+/// image, in order, with different exits inside one batch.
+#[test]
+fn should_classify_batches_with_per_sample_exits() {
+    let mut rng = SmallRng::seed_from_u64(fresh_seed("runtime batch"));
+    let preset = Preset::tiny(3, 10).unwrap();
+    let config = SubnetConfig::largest(&preset);
+    let plan = Plan::new(&preset, &config).unwrap();
+    let weights = NetWeights::random(&plan, &mut rng);
+    let r = plan.resolution;
+    let runtime = StageWiseCpu::new(&preset, &config, weights).unwrap();
+    let images: Vec<Vec<f32>> = (0..13).map(|_| random_vec(&mut rng, 3 * r * r)).collect();
+    // The median exit-1 confidence as threshold: about half leave at exit 1.
+    let mut conf: Vec<f32> = images
+        .iter()
+        .map(|x| runtime.classify(x, &[0.0, 0.0]).unwrap().confidence)
+        .collect();
+    conf.sort_by(f32::total_cmp);
+    let tau = conf[conf.len() / 2];
+    let thresholds = [tau, tau];
+    let batch = runtime.classify_batch(&images, &thresholds).unwrap();
+    assert_eq!(batch.len(), images.len());
+    for (x, d) in images.iter().zip(&batch) {
+        assert_eq!(*d, runtime.classify(x, &thresholds).unwrap());
+    }
+    let exits: std::collections::HashSet<usize> = batch.iter().map(|d| d.exit).collect();
+    assert!(exits.len() > 1, "one batch, several exits: {exits:?}");
+    let mut bad = images.clone();
+    bad[7].pop();
+    assert!(runtime.classify_batch(&bad, &thresholds).is_err());
+}

@@ -51,9 +51,6 @@ struct ImageJson {
     per_exit: Vec<ExitJson>,
 }
 
-/// Classifies one preprocessed image.
-type Classifier = Box<dyn Fn(&[f32]) -> enas4d::Result<Decision>>;
-
 /// Parses `3M`, `2.5e6`, `900k`.
 pub fn parse_macs(s: &str) -> Result<f64, String> {
     let t = s.trim();
@@ -113,23 +110,28 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let net = ExportedNet::load(&model).map_err(|e| format!("{}: {e}", model.display()))?;
     let thresholds = thresholds(&args, &net)?;
     let resolution = net.config.resolution as usize;
-    let decide: Classifier = match args.device.as_str() {
+    let inputs = args
+        .images
+        .iter()
+        .map(|p| load_image(p, resolution))
+        .collect::<Result<Vec<_>, _>>()?;
+    let decisions: Vec<Decision> = match args.device.as_str() {
         "cpu" => {
+            // Every image leaves at its own exit; the images are spread over the cores.
             let rt = StageWiseCpu::new(&net.preset, &net.config, net.weights.clone())?;
-            let t = thresholds.clone();
-            Box::new(move |x| rt.classify(x, &t))
+            rt.classify_batch(&inputs, &thresholds)?
         }
         "gpu" => {
             let ctx = pollster::block_on(GpuContext::new(&GpuOptions::default()))?;
             let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)?;
-            let t = thresholds.clone();
-            Box::new(move |x| pollster::block_on(rt.classify(&ctx, x, &t)))
+            inputs
+                .iter()
+                .map(|x| pollster::block_on(rt.classify(&ctx, x, &thresholds)))
+                .collect::<enas4d::Result<_>>()?
         }
         other => return Err(format!("--device {other}: expected cpu or gpu").into()),
     };
-    for path in &args.images {
-        let x = load_image(path, resolution)?;
-        let d = decide(&x)?;
+    for (path, d) in args.images.iter().zip(decisions) {
         let label = |i: usize| net.classes.get(i).cloned().unwrap_or_else(|| i.to_string());
         if args.json {
             let j = ImageJson {

@@ -383,4 +383,48 @@ impl StageWiseCpu {
         }
         Err(Error::config("stages", "a subnet has at least one stage"))
     }
+
+    /// Classifies a batch of images, each leaving at its own exit, spread over the machine's
+    /// cores (one thread per chunk of images; sequential on wasm). Results are in input order
+    /// and equal [`StageWiseCpu::classify`] image by image.
+    pub fn classify_batch(&self, images: &[Vec<f32>], thresholds: &[f32]) -> Result<Vec<Decision>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let threads = std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(images.len());
+            if threads > 1 {
+                let chunk = images.len().div_ceil(threads);
+                let parts: Vec<Result<Vec<Decision>>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = images
+                        .chunks(chunk)
+                        .map(|part| {
+                            scope.spawn(move || {
+                                part.iter()
+                                    .map(|x| self.classify(x, thresholds))
+                                    .collect::<Result<Vec<_>>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::config("classify_batch", "a worker thread panicked"))
+                            })
+                        })
+                        .collect()
+                });
+                let mut out = Vec::with_capacity(images.len());
+                for p in parts {
+                    out.extend(p?);
+                }
+                return Ok(out);
+            }
+        }
+        images
+            .iter()
+            .map(|x| self.classify(x, thresholds))
+            .collect()
+    }
 }
