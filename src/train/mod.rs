@@ -304,18 +304,23 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     let session = Instant::now();
     let mut session_steps = 0usize;
     let mut evals = Vec::new();
+    let header = |step: usize, elapsed: f64, devices: &[String]| CheckpointHeader {
+        version: CHECKPOINT_VERSION,
+        config: config.clone(),
+        preset: preset.clone(),
+        classes: train_all.classes.clone(),
+        step,
+        elapsed_s: elapsed,
+        devices: devices.to_vec(),
+    };
     let save =
         |net: &Supernet, optim: &ModuleOptimizer, step: usize, elapsed: f64, devices: &[String]| {
-            let header = CheckpointHeader {
-                version: CHECKPOINT_VERSION,
-                config: config.clone(),
-                preset: preset.clone(),
-                classes: train_all.classes.clone(),
-                step,
-                elapsed_s: elapsed,
-                devices: devices.to_vec(),
-            };
-            checkpoint::save(&ckpt_path, &header, net, Some(optim))
+            checkpoint::save(
+                &ckpt_path,
+                &header(step, elapsed, devices),
+                net,
+                Some(optim),
+            )
         };
     let mut step = start;
     let mut bar: Option<(usize, indicatif::ProgressBar)> = None;
@@ -418,18 +423,9 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     }
     let finished = step >= total;
     if finished {
-        let header = CheckpointHeader {
-            version: CHECKPOINT_VERSION,
-            config: config.clone(),
-            preset: preset.clone(),
-            classes: train_all.classes.clone(),
-            step,
-            elapsed_s: elapsed,
-            devices: devices.clone(),
-        };
         checkpoint::save(
             &opts.out_dir.join(SUPERNET_FILE),
-            &header,
+            &header(step, elapsed, &devices),
             &net.valid(),
             None,
         )?;
