@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::Dataset;
 use crate::error::Result;
-use crate::ops::resize::{resize_reference, ResizeSpec};
+use crate::ops::resize::to_network_input;
 
 /// Training-time augmentation.
 #[derive(Clone, Copy, Debug)]
@@ -33,13 +33,6 @@ pub fn to_batch(
     mut augment: Option<(&Augment, &mut SmallRng)>,
 ) -> Result<Vec<f32>> {
     let (h, w) = (data.height, data.width);
-    let spec = ResizeSpec {
-        planes: 3,
-        in_height: h,
-        in_width: w,
-        out_height: resolution,
-        out_width: resolution,
-    };
     let mut out = Vec::with_capacity(indices.len() * 3 * resolution * resolution);
     let mut planes = vec![0f32; 3 * h * w];
     for &i in indices {
@@ -68,12 +61,7 @@ pub fn to_batch(
                 }
             }
         }
-        let resized = if (h, w) == (resolution, resolution) {
-            planes.clone()
-        } else {
-            resize_reference(&spec, &planes)?
-        };
-        out.extend(resized.iter().map(|v| v * 2.0 - 1.0));
+        out.extend(to_network_input(planes.clone(), h, w, resolution)?);
     }
     Ok(out)
 }

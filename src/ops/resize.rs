@@ -38,6 +38,30 @@ fn source(o: usize, n_in: usize, n_out: usize) -> (usize, usize, f64) {
     (lo, hi, s - lo as f64)
 }
 
+/// Three `[0, 1]` planes of `height × width` as the network's input: bilinear resize to
+/// `resolution × resolution` (skipped at that size already), then scaled to [−1, 1]. Training
+/// batches and inference images both go through it.
+pub fn to_network_input(
+    planes: Vec<f32>,
+    height: usize,
+    width: usize,
+    resolution: usize,
+) -> Result<Vec<f32>> {
+    let resized = if (height, width) == (resolution, resolution) {
+        planes
+    } else {
+        let spec = ResizeSpec {
+            planes: 3,
+            in_height: height,
+            in_width: width,
+            out_height: resolution,
+            out_width: resolution,
+        };
+        resize_reference(&spec, &planes)?
+    };
+    Ok(resized.into_iter().map(|v| v * 2.0 - 1.0).collect())
+}
+
 /// The reference resize (f64).
 pub fn resize_reference(spec: &ResizeSpec, x: &[f32]) -> Result<Vec<f32>> {
     spec.validate()?;

@@ -3,7 +3,7 @@
 //! images much larger than the input so that downscaling does not alias.
 
 use crate::error::{Error, Result};
-use crate::ops::resize::{resize_reference, ResizeSpec};
+use crate::ops::resize::to_network_input;
 
 /// Largest accepted side, in pixels.
 pub const MAX_SIDE: usize = 16_384;
@@ -61,19 +61,7 @@ pub fn preprocess(
             }
         }
     }
-    let resized = if (h, w) == (resolution, resolution) {
-        planes
-    } else {
-        let spec = ResizeSpec {
-            planes: 3,
-            in_height: h,
-            in_width: w,
-            out_height: resolution,
-            out_width: resolution,
-        };
-        resize_reference(&spec, &planes)?
-    };
-    Ok(resized.into_iter().map(|v| v * 2.0 - 1.0).collect())
+    to_network_input(planes, h, w, resolution)
 }
 
 #[cfg(test)]
