@@ -2,8 +2,13 @@
 //! backward and an AdamW step, on a burn device — the cost the training schedule is made of.
 //!
 //!   cargo run --release --example bench_train -- [--device cpu|gpu|lavapipe] [--batch 64] [--steps 5]
+//!     [--ops custom|composed|both]
 //!
-//! GFLOP/s counts 6 × the stage-wise MACs (forward + backward) per image; the masked pass
+//! Each subnet runs twice: with the elastic convolutions as this crate's custom ops
+//! (`enas4d::elastic`, the training path) and as compositions of plain burn ops (the
+//! reference), so the table shows what the custom ops buy.
+//!
+//! GFLOP/s counts 6 × the stage-wise MACs (forward + backward) per image; the composed pass
 //! computes more (the zero blocks of the masks), so this is the rate that matters to a user.
 //! PyTorch is not compared here: this machine has no `torch` (see README, Training).
 
@@ -39,12 +44,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     println!("device: {name}, batch {batch}, {steps} timed steps after 2 warm-up steps");
     println!(
-        "{:<9} {:>5} {:>10} {:>11} {:>9} {:>9}",
-        "subnet", "res", "MACs", "ms/step", "img/s", "GFLOP/s"
+        "{:<9} {:<9} {:>5} {:>10} {:>11} {:>9} {:>9}",
+        "subnet", "ops", "res", "MACs", "ms/step", "img/s", "GFLOP/s"
     );
-    for (label, config) in subnets {
-        let plan = Plan::new(&preset, &config)?;
-        let macs = *count(&preset, &config)?.cum_macs.last().unwrap_or(&0);
+    let modes: Vec<bool> = match arg("--ops", "both").as_str() {
+        "custom" => vec![false],
+        "composed" => vec![true],
+        _ => vec![false, true],
+    };
+    let runs = subnets
+        .iter()
+        .flat_map(|(label, config)| modes.iter().map(move |&m| (*label, config, m)));
+    for (label, config, composed) in runs {
+        let plan = Plan::new(&preset, config)?;
+        let macs = *count(&preset, config)?.cum_macs.last().unwrap_or(&0);
         let mut net = Supernet::new(&preset, &ad, 1)?;
         let mut optim = AdamWConfig::new().init();
         let mut masks = MaskCache::new(&ad);
@@ -62,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let opts = PassOptions {
                 bn: BnMode::Batch,
                 dropout: 0.1,
+                composed,
             };
             let logits = forward(&net, &plan, x, &mut masks, opts)?;
             let targets = smoothed_targets(&labels, 10, 0.1, &ad);
@@ -72,8 +86,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let s = t0.elapsed().as_secs_f64() / steps as f64;
         let gflops = 6.0 * macs as f64 * batch as f64 / s / 1e9;
+        let ops = if composed { "composed" } else { "custom" };
         println!(
-            "{label:<9} {r:>5} {:>9.2}M {:>11.1} {:>9.1} {gflops:>9.2}",
+            "{label:<9} {ops:<9} {r:>5} {:>9.2}M {:>11.1} {:>9.1} {gflops:>9.2}",
             macs as f64 / 1e6,
             s * 1e3,
             batch as f64 / s

@@ -24,6 +24,8 @@
 pub mod atomic;
 #[cfg(feature = "data")]
 pub mod data;
+#[cfg(feature = "train")]
+pub mod elastic;
 pub mod error;
 pub mod format;
 pub mod gpu;

@@ -89,18 +89,8 @@ impl GpuContext {
     /// two dimensions when one would exceed the per-dimension limit. The shaders recover the
     /// linear index as `id.x + id.y · num_workgroups.x · LINEAR_WORKGROUP`.
     pub fn linear_groups(&self, threads: usize) -> [u32; 3] {
-        let groups = threads.div_ceil(LINEAR_WORKGROUP as usize).max(1);
-        let max = self
-            .adapter()
-            .limits
-            .max_compute_workgroups_per_dimension
-            .max(1) as usize;
-        if groups <= max {
-            [groups as u32, 1, 1]
-        } else {
-            let y = groups.div_ceil(max);
-            [groups.div_ceil(y) as u32, y as u32, 1]
-        }
+        let max = self.adapter().limits.max_compute_workgroups_per_dimension;
+        linear_groups_within(threads, max)
     }
 
     /// Workgroup counts for one workgroup per row, folded into two dimensions when needed; the
@@ -168,5 +158,18 @@ impl GpuContext {
         staging.unmap();
         self.take_error()?;
         Ok(bytes)
+    }
+}
+
+/// Workgroup counts of [`LINEAR_WORKGROUP`] threads covering `threads` threads, folded into
+/// two dimensions when one would exceed `max` workgroups.
+pub(crate) fn linear_groups_within(threads: usize, max: u32) -> [u32; 3] {
+    let groups = threads.div_ceil(LINEAR_WORKGROUP as usize).max(1);
+    let max = max.max(1) as usize;
+    if groups <= max {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(max);
+        [groups.div_ceil(y) as u32, y as u32, 1]
     }
 }

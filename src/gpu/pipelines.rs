@@ -86,6 +86,25 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// The source as burn's wgpu backend runs it (the training ops): every binding
+    /// `read_write` and the parameter block a storage buffer, since burn pools its buffers (one
+    /// dispatch's tensors may share a buffer, and pooled buffers have no uniform usage); the
+    /// entry point is renamed `main`.
+    pub fn training_source(self) -> String {
+        let src = self
+            .source()
+            .replace("var<storage, read>", "var<storage, read_write>")
+            .replace("var<uniform>", "var<storage, read_write>");
+        match self.entry_point() {
+            "main" => src,
+            entry => src
+                .replace("fn main(", "fn unused_main(")
+                .replace(&format!("fn {entry}("), "fn main("),
+        }
+    }
+}
+
 /// Compiled pipelines, one per kernel, built on first use.
 #[derive(Default)]
 pub(crate) struct PipelineCache {

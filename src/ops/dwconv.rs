@@ -189,9 +189,10 @@ pub fn dwconv_reference(
     Ok(y)
 }
 
+/// The parameter block of `dwconv.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
+pub(crate) struct Params {
     batch: u32,
     channels: u32,
     height: u32,
@@ -226,13 +227,28 @@ pub fn encode_dwconv(
     check_buffer("dwconv", "w", w, nw)?;
     check_buffer("dwconv", "affine", affine, na)?;
     check_buffer("dwconv", "y", y, ny)?;
+    let params = dwconv_params(spec)?;
+    let uniform = ctx.uniform("dwconv params", &params);
+    ctx.dispatch(
+        encoder,
+        Kernel::DwConv,
+        &[x, w, affine, y, &uniform],
+        ctx.linear_groups(spec.batch * spec.channels * spec.out_height() * spec.out_width()),
+    );
+    Ok(())
+}
+
+/// The parameter block of one depthwise conv.
+pub(crate) fn dwconv_params(spec: &DwConvSpec) -> Result<Params> {
+    spec.validate()?;
+    let (nx, _, _, ny) = spec.lens();
     to_u32("x", nx)?;
     to_u32("y", ny)?;
     let mut kernels = [0u32; 4];
     for (slot, &k) in kernels.iter_mut().zip(&spec.kernels) {
         *slot = k as u32;
     }
-    let params = Params {
+    Ok(Params {
         batch: to_u32("batch", spec.batch)?,
         channels: to_u32("channels", spec.channels)?,
         height: to_u32("height", spec.height)?,
@@ -249,13 +265,5 @@ pub fn encode_dwconv(
         pad: [0; 3],
         cuts: spec.cuts.padded(),
         kernels,
-    };
-    let uniform = ctx.uniform("dwconv params", &params);
-    ctx.dispatch(
-        encoder,
-        Kernel::DwConv,
-        &[x, w, affine, y, &uniform],
-        ctx.linear_groups(spec.batch * spec.channels * spec.out_height() * spec.out_width()),
-    );
-    Ok(())
+    })
 }

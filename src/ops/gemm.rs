@@ -207,9 +207,10 @@ pub fn gemm_reference(
     Ok(y)
 }
 
+/// The parameter block of `gemm.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
+pub(crate) struct Params {
     rows: u32,
     depth: u32,
     cols: u32,
@@ -262,6 +263,22 @@ pub fn encode_gemm(
         }
         (false, _) => ctx.unused_binding(),
     };
+    let max = ctx.adapter().limits.max_compute_workgroups_per_dimension;
+    let (kernel, groups, params) = gemm_launch(spec, max, true)?;
+    let uniform = ctx.uniform("gemm params", &params);
+    ctx.dispatch(encoder, kernel, &[x, w, affine, res, y, &uniform], groups);
+    Ok(())
+}
+
+/// The entry point, workgroup counts and parameter block of one GEMM, for at most
+/// `max_groups` workgroups per dimension; `allow_gemv` lets few columns use `gemv`.
+pub(crate) fn gemm_launch(
+    spec: &GemmSpec,
+    max_groups: u32,
+    allow_gemv: bool,
+) -> Result<(Kernel, [u32; 3], Params)> {
+    spec.validate()?;
+    let (nx, _, _, ny) = spec.lens();
     let (rows, depth, cols) = (
         to_u32("rows", spec.rows)?,
         to_u32("depth", spec.depth)?,
@@ -309,20 +326,17 @@ pub fn encode_gemm(
         out_cuts: spec.out_cuts.padded(),
         in_cuts: spec.in_cuts.padded(),
     };
-    let max = ctx.adapter().limits.max_compute_workgroups_per_dimension;
     // Few columns: one workgroup per output beats a 64 × 64 tile that is mostly idle.
-    let (kernel, groups) = if cols_eff <= GEMV_MAX_COLS {
+    let (kernel, groups) = if allow_gemv && cols_eff <= GEMV_MAX_COLS {
         (Kernel::Gemv, [rows, cols_eff, z])
     } else {
         (Kernel::Gemm, [cols_eff.div_ceil(64), rows.div_ceil(64), z])
     };
-    if groups.iter().any(|&g| g > max) {
+    if groups.iter().any(|&g| g > max_groups) {
         return Err(Error::config(
             "gemm",
-            format!("dispatch {groups:?} exceeds {max} workgroups per dimension"),
+            format!("dispatch {groups:?} exceeds {max_groups} workgroups per dimension"),
         ));
     }
-    let uniform = ctx.uniform("gemm params", &params);
-    ctx.dispatch(encoder, kernel, &[x, w, affine, res, y, &uniform], groups);
-    Ok(())
+    Ok((kernel, groups, params))
 }

@@ -1,6 +1,7 @@
-//! The all-exits pass of a subnet through the supernet's weights (DESIGN §1–2), composed of
-//! burn tensor ops: masked 1×1 convs, per-stage-kernel depthwise convs, stage-causal SE and
-//! per-stage depth gating. Differentiable on any burn device.
+//! The all-exits pass of a subnet through the supernet's weights (DESIGN §1–2): masked 1×1
+//! convs and per-stage-kernel depthwise convs as the custom ops of [`crate::elastic`] (this
+//! crate's CPU kernels on burn's CPU backend, its WGSL kernels on wgpu), stage-causal SE and
+//! per-stage depth gating as burn tensor ops. Differentiable on both backends.
 
 use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
 use burn::tensor::module::conv2d;
@@ -10,6 +11,7 @@ use burn::tensor::{Distribution, Tensor};
 use super::bn::{batch_norm, BnMode};
 use super::masks::MaskCache;
 use super::params::{BlockParams, ConvBn, Supernet};
+use crate::elastic::{self, StageMask};
 use crate::error::{Error, Result};
 use crate::space::{Activation, BlockPlan, Plan, StageCuts};
 
@@ -20,6 +22,9 @@ pub struct PassOptions<'a> {
     pub bn: BnMode<'a>,
     /// Dropout probability before each classifier (training only; 0 disables it).
     pub dropout: f64,
+    /// Run the elastic convolutions as compositions of plain burn ops
+    /// ([`elastic::reference`]) instead of the custom ops ([`elastic`]): for comparison only.
+    pub composed: bool,
 }
 
 fn act<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
@@ -46,17 +51,6 @@ fn masked_weight(
     }
 }
 
-/// 1×1 conv of `x` `[N, I, H, W]` by `w` `[O, I]`.
-fn conv1x1(x: Tensor<4>, w: Tensor<2>) -> Tensor<4> {
-    let [o, i] = w.dims();
-    conv2d(
-        x,
-        w.reshape([o, i, 1, 1]),
-        None,
-        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-    )
-}
-
 fn gate(x: Tensor<4>, mask: Option<Tensor<1>>) -> Tensor<4> {
     match mask {
         Some(m) => {
@@ -71,6 +65,7 @@ pub(super) struct Pass<'a, 'b> {
     masks: &'b mut MaskCache,
     bn: BnMode<'a>,
     bn_index: usize,
+    composed: bool,
 }
 
 impl Pass<'_, '_> {
@@ -81,8 +76,15 @@ impl Pass<'_, '_> {
         out: &StageCuts,
         inp: &StageCuts,
     ) -> Result<Tensor<4>> {
-        let w = masked_weight(p.weight.val(), out, inp, self.masks);
-        batch_norm(conv1x1(x, w), &p.bn, &mut self.bn, &mut self.bn_index)
+        let (o, i) = (out.width() as usize, inp.width() as usize);
+        let w = p.weight.val().slice([0..o, 0..i]);
+        let mask = StageMask::new(out, inp);
+        let y = if self.composed {
+            elastic::reference::pointwise(x, w, &mask)
+        } else {
+            elastic::pointwise(x, w, mask)?
+        };
+        batch_norm(y, &p.bn, &mut self.bn, &mut self.bn_index)
     }
 
     /// The depthwise kernels `[mid, k, k]` for each size in use, from the 7×7 masters.
@@ -137,12 +139,11 @@ impl Pass<'_, '_> {
                 } else {
                     kk.slice([r.clone()])
                 };
-                Ok(conv2d(
-                    xs,
-                    w.reshape([len, 1, k, k]),
-                    None,
-                    ConvOptions::new([b.stride, b.stride], [k / 2, k / 2], [1, 1], len),
-                ))
+                if self.composed {
+                    Ok(elastic::reference::depthwise(xs, w, b.stride))
+                } else {
+                    elastic::depthwise(xs, w, b.stride)
+                }
             })
             .collect::<Result<Vec<Tensor<4>>>>()?;
         Ok(match <[Tensor<4>; 1]>::try_from(outs) {
@@ -219,6 +220,7 @@ pub fn forward(
         masks,
         bn: options.bn,
         bn_index: 0,
+        composed: options.composed,
     };
     let c0 = plan.stem_cuts.width() as usize;
     let stem = net.stem.val().slice(0..c0);

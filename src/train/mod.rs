@@ -143,6 +143,7 @@ fn sandwich_loss(
             PassOptions {
                 bn: BnMode::Batch,
                 dropout: config.dropout,
+                composed: false,
             },
         )?;
         let loss = multi_exit_loss(&logits, &targets, teacher.as_ref(), config.distill);

@@ -1,0 +1,227 @@
+//! The stage-masked 1×1 conv on the CPU, forward and backward, on the `gemm` crate.
+//!
+//! With output cuts `o_0 … o_S` and input cuts `i_0 … i_S`, output channel o of stage s reads
+//! input channels `0 .. i_{s+1}` only (DESIGN §2). Each direction is a few dense GEMMs over
+//! those stage blocks, so the zero blocks of the mask cost nothing:
+//! - forward: `Y[o_s..o_{s+1}] = W[o_s..o_{s+1}, ..i_{s+1}] · X[..i_{s+1}]`;
+//! - input gradient: `dX[i_t..i_{t+1}] = W[o_t.., i_t..i_{t+1}]ᵀ · dY[o_t..]`;
+//! - weight gradient: `dW[o_s..o_{s+1}, ..i_{s+1}] = Σ_n dY_n[o_s..o_{s+1}] · X_n[..i_{s+1}]ᵀ`,
+//!   zero elsewhere.
+//!
+//! Tensors are NCHW with P = H·W pixels per channel; samples run in parallel (rayon).
+
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// A strided read-only matrix view.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// Row-major `rows × cols` block of `data` starting at `offset`, rows `ld` apart.
+    fn block(data: &'a [f32], offset: usize, rows: usize, cols: usize, ld: usize) -> Self {
+        View {
+            data: &data[offset.min(data.len())..],
+            rows,
+            cols,
+            row_stride: ld,
+            col_stride: 1,
+        }
+    }
+
+    fn t(self) -> Self {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Whether every element lies inside `data`.
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
+                < self.data.len()
+    }
+}
+
+/// `dst[rows × cols, row-major, ld]` (+)= `a · b`. Panics if a view runs past its slice (a bug
+/// in the caller's shapes, checked before the raw-pointer call).
+fn matmul(dst: &mut [f32], ld: usize, accumulate: bool, a: View, b: View) {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    assert_eq!(b.rows, k, "inner dimensions");
+    assert!(a.fits() && b.fits(), "gemm operand out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * ld + n <= dst.len(), "gemm output out of bounds");
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * ld..r * ld + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: all three views were checked to lie inside their slices above; `dst` is borrowed
+    // mutably, so it aliases neither operand.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            ld as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// Shapes of one masked 1×1 conv: `x [n, i, p]`, `w [o, i]`, `y [n, o, p]`, with the stage
+/// cuts of both axes (same number of points, last points `o` and `i`).
+#[derive(Clone, Copy, Debug)]
+pub struct PointwiseShape<'a> {
+    /// Samples.
+    pub n: usize,
+    /// Pixels per channel.
+    pub p: usize,
+    /// Output cut points `o_0 = 0 … o_S = O`.
+    pub out_cuts: &'a [u32],
+    /// Input cut points `i_0 = 0 … i_S = I`.
+    pub in_cuts: &'a [u32],
+}
+
+impl PointwiseShape<'_> {
+    fn o(&self) -> usize {
+        self.out_cuts.last().copied().unwrap_or(0) as usize
+    }
+
+    fn i(&self) -> usize {
+        self.in_cuts.last().copied().unwrap_or(0) as usize
+    }
+
+    fn stages(&self) -> usize {
+        self.out_cuts.len().saturating_sub(1)
+    }
+
+    fn cut(points: &[u32], s: usize) -> usize {
+        points[s] as usize
+    }
+}
+
+/// Forward: `y [n, o, p]`.
+pub fn forward(s: &PointwiseShape, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (o, i, p) = (s.o(), s.i(), s.p);
+    let mut y = vec![0.0; s.n * o * p];
+    if p == 0 {
+        return y;
+    }
+    y.par_chunks_mut(o * p)
+        .zip(x.par_chunks(i * p))
+        .for_each(|(yn, xn)| {
+            for st in 0..s.stages() {
+                let (o0, o1) = (
+                    PointwiseShape::cut(s.out_cuts, st),
+                    PointwiseShape::cut(s.out_cuts, st + 1),
+                );
+                let lim = PointwiseShape::cut(s.in_cuts, st + 1);
+                matmul(
+                    &mut yn[o0 * p..o1 * p],
+                    p,
+                    false,
+                    View::block(w, o0 * i, o1 - o0, lim, i),
+                    View::block(xn, 0, lim, p, p),
+                );
+            }
+        });
+    y
+}
+
+/// Input gradient: `dx [n, i, p]` from `dy [n, o, p]`.
+pub fn backward_input(s: &PointwiseShape, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let (o, i, p) = (s.o(), s.i(), s.p);
+    let mut dx = vec![0.0; s.n * i * p];
+    if p == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(i * p)
+        .zip(dy.par_chunks(o * p))
+        .for_each(|(dxn, dyn_)| {
+            for st in 0..s.stages() {
+                let (i0, i1) = (
+                    PointwiseShape::cut(s.in_cuts, st),
+                    PointwiseShape::cut(s.in_cuts, st + 1),
+                );
+                let from = PointwiseShape::cut(s.out_cuts, st);
+                matmul(
+                    &mut dxn[i0 * p..i1 * p],
+                    p,
+                    false,
+                    View::block(w, from * i + i0, o - from, i1 - i0, i).t(),
+                    View::block(dyn_, from * p, o - from, p, p),
+                );
+            }
+        });
+    dx
+}
+
+/// Weight gradient: `dw [o, i]`, zero where the mask is.
+pub fn backward_weight(s: &PointwiseShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (o, i, p) = (s.o(), s.i(), s.p);
+    if p == 0 || s.n == 0 {
+        return vec![0.0; o * i];
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let per = s.n.div_ceil(threads);
+    x.par_chunks(per * i * p)
+        .zip(dy.par_chunks(per * o * p))
+        .map(|(xs, dys)| {
+            let mut dw = vec![0.0; o * i];
+            for (xn, dyn_) in xs.chunks(i * p).zip(dys.chunks(o * p)) {
+                for st in 0..s.stages() {
+                    let (o0, o1) = (
+                        PointwiseShape::cut(s.out_cuts, st),
+                        PointwiseShape::cut(s.out_cuts, st + 1),
+                    );
+                    let lim = PointwiseShape::cut(s.in_cuts, st + 1);
+                    matmul(
+                        &mut dw[o0 * i..],
+                        i,
+                        true,
+                        View::block(dyn_, o0 * p, o1 - o0, p, p),
+                        View::block(xn, 0, lim, p, p).t(),
+                    );
+                }
+            }
+            dw
+        })
+        .reduce(
+            || vec![0.0; o * i],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            },
+        )
+}

@@ -1,0 +1,40 @@
+//! The elastic ops composed of plain burn tensor ops: the reference the custom ops are tested
+//! against (and the supernet's pass before they existed).
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData};
+
+use super::StageMask;
+
+/// The 0/1 mask `[O, I]` of `mask` on `like`'s device.
+pub fn mask_tensor(mask: &StageMask, like: &Tensor<2>) -> Tensor<2> {
+    let (o, i) = (mask.out_width(), mask.in_width());
+    let keep: Vec<f32> = (0..o * i)
+        .map(|j| f32::from(u8::from(mask.keeps(j / i, j % i))))
+        .collect();
+    Tensor::from_data(TensorData::new(keep, [o, i]), &like.device())
+}
+
+/// Masked 1×1 conv as `conv2d` with the weight multiplied by the 0/1 mask.
+pub fn pointwise(x: Tensor<4>, w: Tensor<2>, mask: &StageMask) -> Tensor<4> {
+    let [o, i] = w.dims();
+    let w = w.clone() * mask_tensor(mask, &w);
+    conv2d(
+        x,
+        w.reshape([o, i, 1, 1]),
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    )
+}
+
+/// Depthwise conv as a grouped `conv2d` (one group per channel), padding k/2.
+pub fn depthwise(x: Tensor<4>, kernel: Tensor<3>, stride: usize) -> Tensor<4> {
+    let [c, k, _] = kernel.dims();
+    conv2d(
+        x,
+        kernel.reshape([c, 1, k, k]),
+        None,
+        ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], c),
+    )
+}

@@ -1,0 +1,238 @@
+//! The elastic ops (burn backend extension) against their composition of burn ops and against
+//! finite differences, forward and gradients, on burn's CPU backend (`Flex`, this crate's CPU
+//! kernels) and on wgpu's CPU adapter (lavapipe, this crate's WGSL kernels).
+//!
+//! Inputs are fresh random numbers (seed printed), sizes odd. Bound: max |a − b| over
+//! max |b| ≤ 1e-4 for forward and gradients (f32, reductions of ≤ 10³ terms). The finite
+//! differences are of L = Σ y ⊙ g, linear in each argument, so a central difference with step
+//! 0.5 is exact up to rounding: bound 1e-3 relative to the largest gradient entry.
+
+mod common;
+
+use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
+use enas4d::elastic::{self, reference, StageMask};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const TOL: f64 = 1e-4;
+const FD_TOL: f64 = 1e-3;
+
+fn random(rng: &mut SmallRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("f32 tensor")
+}
+
+/// max |a − b| / max |b|.
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths");
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64));
+    diff / scale
+}
+
+fn check(what: &str, got: &[f32], want: &[f32], tol: f64) {
+    let e = rel_err(got, want);
+    assert!(e <= tol, "{what}: relative error {e:.2e} > {tol:.0e}");
+    assert!(
+        want.iter().any(|v| v.abs() > 1e-3),
+        "{what}: reference is all zeros, the test would prove nothing"
+    );
+}
+
+fn devices() -> Vec<(&'static str, Device)> {
+    vec![
+        ("flex", Device::flex()),
+        ("lavapipe", Device::wgpu(DeviceKind::Cpu)),
+    ]
+}
+
+/// Random cut points of `width` into `stages` slices.
+fn random_cuts(rng: &mut SmallRng, width: u32, stages: usize) -> Vec<u32> {
+    let mut inner: Vec<u32> = Vec::new();
+    while inner.len() + 1 < stages {
+        let c = rng.random_range(1..width);
+        if !inner.contains(&c) {
+            inner.push(c);
+        }
+    }
+    inner.sort_unstable();
+    let mut points = vec![0];
+    points.extend(inner);
+    points.push(width);
+    points
+}
+
+/// Central differences of L at a few entries of `arg` (0: x, 1: w), against `grad`.
+#[allow(clippy::too_many_arguments)]
+fn finite_differences<const DW: usize>(
+    what: &str,
+    rng: &mut SmallRng,
+    device: &Device,
+    loss: &dyn Fn(Tensor<4>, Tensor<DW>) -> f64,
+    x: &TensorData,
+    w: &TensorData,
+    arg: usize,
+    grad: &[f32],
+) {
+    let scale = grad.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    let base = if arg == 0 { x } else { w };
+    let mut vals = base.try_to_vec::<f32>().expect("f32");
+    for _ in 0..6 {
+        let j = rng.random_range(0..vals.len());
+        let orig = vals[j];
+        let mut at = |v: f32| {
+            vals[j] = v;
+            let d = TensorData::new(vals.clone(), base.shape().clone());
+            let (xt, wt) = if arg == 0 {
+                (d, w.clone())
+            } else {
+                (x.clone(), d)
+            };
+            loss(Tensor::from_data(xt, device), Tensor::from_data(wt, device))
+        };
+        let fd = (at(orig + 0.5) - at(orig - 0.5)) / 1.0;
+        vals[j] = orig;
+        let err = (fd - grad[j] as f64).abs() / scale.max(1e-12);
+        assert!(
+            err <= FD_TOL,
+            "{what}: d/d[{j}] finite difference {fd} vs gradient {} (rel {err:.2e})",
+            grad[j]
+        );
+    }
+}
+
+#[test]
+fn pointwise_matches_composition_and_finite_differences() {
+    let seed = common::fresh_seed("pointwise");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for (name, device) in devices() {
+        for (n, i, o, h, w, stages) in [
+            (3, 13, 11, 5, 7, 1),
+            (2, 17, 23, 3, 5, 2),
+            (3, 29, 19, 9, 9, 3),
+            (5, 9, 7, 1, 1, 3),
+        ] {
+            let what = format!("{name} pointwise n{n} i{i} o{o} {h}x{w} S{stages}");
+            let mask = StageMask {
+                out: random_cuts(&mut rng, o as u32, stages),
+                inp: random_cuts(&mut rng, i as u32, stages),
+            };
+            let xd = TensorData::new(random(&mut rng, n * i * h * w), [n, i, h, w]);
+            let wd = TensorData::new(random(&mut rng, o * i), [o, i]);
+            let gd = TensorData::new(random(&mut rng, n * o * h * w), [n, o, h, w]);
+            let ad = device.clone().autodiff();
+            let run = |custom: bool| {
+                let x = Tensor::<4>::from_data(xd.clone(), &ad).require_grad();
+                let wt = Tensor::<2>::from_data(wd.clone(), &ad).require_grad();
+                let g = Tensor::<4>::from_data(gd.clone(), &ad);
+                let y = if custom {
+                    elastic::pointwise(x.clone(), wt.clone(), mask.clone()).expect("valid")
+                } else {
+                    reference::pointwise(x.clone(), wt.clone(), &mask)
+                };
+                let grads = (y.clone() * g).sum().backward();
+                (
+                    values(y),
+                    values(x.grad(&grads).expect("dx")),
+                    values(wt.grad(&grads).expect("dw")),
+                )
+            };
+            let (y, dx, dw) = run(true);
+            let (yr, dxr, dwr) = run(false);
+            check(&format!("{what} forward"), &y, &yr, TOL);
+            check(&format!("{what} dx"), &dx, &dxr, TOL);
+            check(&format!("{what} dw"), &dw, &dwr, TOL);
+            for (j, v) in dw.iter().enumerate() {
+                if !mask.keeps(j / i, j % i) {
+                    assert_eq!(
+                        *v,
+                        0.0,
+                        "{what}: masked weight ({}, {}) has a gradient",
+                        j / i,
+                        j % i
+                    );
+                }
+            }
+            let loss = |x: Tensor<4>, wt: Tensor<2>| -> f64 {
+                let g = Tensor::<4>::from_data(gd.clone(), &x.device());
+                let y = elastic::pointwise(x, wt, mask.clone()).expect("valid");
+                f64::from((y * g).sum().into_scalar::<f32>())
+            };
+            finite_differences(&what, &mut rng, &device, &loss, &xd, &wd, 0, &dx);
+            finite_differences(&what, &mut rng, &device, &loss, &xd, &wd, 1, &dw);
+        }
+    }
+}
+
+#[test]
+fn depthwise_matches_composition_and_finite_differences() {
+    let seed = common::fresh_seed("depthwise");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for (name, device) in devices() {
+        for (n, c, h, w, k, stride) in [
+            (2, 5, 9, 7, 3, 1),
+            (3, 7, 11, 11, 5, 2),
+            (2, 3, 8, 9, 7, 1),
+            (2, 6, 7, 5, 7, 2),
+            (3, 4, 2, 3, 5, 1),
+        ] {
+            let what = format!("{name} depthwise n{n} c{c} {h}x{w} k{k} s{stride}");
+            let xd = TensorData::new(random(&mut rng, n * c * h * w), [n, c, h, w]);
+            let kd = TensorData::new(random(&mut rng, c * k * k), [c, k, k]);
+            let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+            let gd = TensorData::new(random(&mut rng, n * c * oh * ow), [n, c, oh, ow]);
+            let ad = device.clone().autodiff();
+            let run = |custom: bool| {
+                let x = Tensor::<4>::from_data(xd.clone(), &ad).require_grad();
+                let kt = Tensor::<3>::from_data(kd.clone(), &ad).require_grad();
+                let g = Tensor::<4>::from_data(gd.clone(), &ad);
+                let y = if custom {
+                    elastic::depthwise(x.clone(), kt.clone(), stride).expect("valid")
+                } else {
+                    reference::depthwise(x.clone(), kt.clone(), stride)
+                };
+                assert_eq!(y.dims(), [n, c, oh, ow], "{what}: output shape");
+                let grads = (y.clone() * g).sum().backward();
+                (
+                    values(y),
+                    values(x.grad(&grads).expect("dx")),
+                    values(kt.grad(&grads).expect("dk")),
+                )
+            };
+            let (y, dx, dk) = run(true);
+            let (yr, dxr, dkr) = run(false);
+            check(&format!("{what} forward"), &y, &yr, TOL);
+            check(&format!("{what} dx"), &dx, &dxr, TOL);
+            check(&format!("{what} dk"), &dk, &dkr, TOL);
+            let loss = |x: Tensor<4>, kt: Tensor<3>| -> f64 {
+                let g = Tensor::<4>::from_data(gd.clone(), &x.device());
+                let y = elastic::depthwise(x, kt, stride).expect("valid");
+                f64::from((y * g).sum().into_scalar::<f32>())
+            };
+            finite_differences(&what, &mut rng, &device, &loss, &xd, &kd, 0, &dx);
+            finite_differences(&what, &mut rng, &device, &loss, &xd, &kd, 1, &dk);
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let device = Device::flex();
+    let x = Tensor::<4>::ones([1, 4, 3, 3], &device);
+    let w = Tensor::<2>::ones([5, 3], &device);
+    assert!(elastic::pointwise(x.clone(), w, StageMask::dense(5, 3)).is_err());
+    let w = Tensor::<2>::ones([5, 4], &device);
+    assert!(elastic::pointwise(x.clone(), w, StageMask::dense(6, 4)).is_err());
+    let k = Tensor::<3>::ones([4, 4, 4], &device);
+    assert!(elastic::depthwise(x.clone(), k, 1).is_err());
+    let k = Tensor::<3>::ones([3, 3, 3], &device);
+    assert!(elastic::depthwise(x.clone(), k, 1).is_err());
+    let k = Tensor::<3>::ones([4, 3, 3], &device);
+    assert!(elastic::depthwise(x, k, 0).is_err());
+}
