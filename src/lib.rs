@@ -16,6 +16,10 @@
 //! - [`net`]: a whole subnet's all-exits pass, on the CPU reference and on the GPU;
 //! - [`runtime`]: the stage-wise pass with early exit.
 //!
+//! Training (feature `train`): [`supernet`] is the once-for-all supernet as a burn module, whose
+//! elastic convolutions are the custom ops of [`elastic`] (own CPU kernels on burn's CPU
+//! backend, the WGSL kernels on wgpu); [`train`] and [`search`] train and search it.
+//!
 //! [`space`] holds presets, subnet configs and the MACs counter; [`data`] (feature `data`) the
 //! data-set loaders. [`gpu`] picks the adapter and runs them; [`selftest`] checks every kernel against its
 //! reference on the current device.
