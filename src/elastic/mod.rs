@@ -16,7 +16,7 @@
 //!   `shaders/dwconv_weight_grad.wgsl`);
 //! - on `Autodiff<_>` with a hand-written backward that calls the two gradients.
 //!
-//! [`reference`] composes the same functions from plain burn tensor ops; the tests check the
+//! [`reference`](mod@reference) composes the same functions from plain burn tensor ops; the tests check the
 //! ops, forward and gradients, against it and against finite differences on every backend.
 //!
 //! The tensors must be `f32` (the supernet's only float type); the gradient methods are not

@@ -49,7 +49,7 @@ pub struct Operating {
     pub thresholds: Vec<f32>,
     /// Share of correct predictions at the exit taken.
     pub accuracy: f64,
-    /// Σ_s share_s · cum_macs[s].
+    /// Σ_s share_s · cum_macs\[s\].
     pub avg_macs: f64,
     /// Share of samples leaving at each exit.
     pub exit_shares: Vec<f64>,
