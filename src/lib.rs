@@ -39,6 +39,7 @@ pub mod runtime;
 #[cfg(feature = "train")]
 pub mod search;
 pub mod selftest;
+mod simd;
 pub mod space;
 #[cfg(feature = "train")]
 pub mod supernet;

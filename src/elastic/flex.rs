@@ -7,6 +7,7 @@ use burn::tensor::{DType, TensorData};
 use super::depthwise_cpu::{self, DepthwiseShape};
 use super::pointwise_cpu::{self, PointwiseShape};
 use super::{ElasticOps, StageMask};
+use crate::ops::dw_plane::PlaneConv;
 
 /// The tensor's values, row-major (a view when already contiguous, else a copy).
 fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -49,10 +50,12 @@ fn dw_shape(x: [usize; 4], k: usize, stride: usize) -> DepthwiseShape {
     DepthwiseShape {
         n: x[0],
         c: x[1],
-        h: x[2],
-        w: x[3],
-        k,
-        stride,
+        plane: PlaneConv {
+            h: x[2],
+            w: x[3],
+            k,
+            stride,
+        },
     }
 }
 
@@ -102,7 +105,7 @@ impl ElasticOps for Flex {
         assert_eq!(c, xd[1], "depthwise: channels");
         let s = dw_shape(xd, k, stride);
         let y = depthwise_cpu::forward(&s, &values(&x), &values(&kernel));
-        tensor(y, [s.n, s.c, s.out_h(), s.out_w()])
+        tensor(y, [s.n, s.c, s.plane.out_h(), s.plane.out_w()])
     }
 
     fn depthwise_input_grad(

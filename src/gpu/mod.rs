@@ -7,6 +7,7 @@ mod buffers;
 mod context;
 mod pipelines;
 
+#[cfg(feature = "train")]
 pub(crate) use buffers::linear_groups_within;
 pub use buffers::LINEAR_WORKGROUP;
 pub use context::{AdapterSummary, GpuContext, GpuOptions};

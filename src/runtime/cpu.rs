@@ -1,13 +1,18 @@
-//! The stage-wise pass on the CPU (plain Rust, f64 accumulation): the reference the GPU
-//! runtime is checked against. One image at a time, `[C, H, W]`.
+//! The stage-wise pass on the CPU, one image at a time (`[C, H, W]`), natively and in wasm:
+//! f32 convolutions whose inner loops vectorize ([`crate::simd`]: AVX2 natively where the CPU
+//! has it, SIMD128 in the wasm build), the depthwise conv phase-split ([`PlaneConv`]). Checked
+//! against the f64 reference ([`crate::net::forward_reference`]) by `tests/runtime.rs`; the GPU
+//! runtime is checked against it image by image.
 
 use std::ops::Range;
 
 use super::{check_input, exit_output, Decision};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
+use crate::ops::dw_plane::{PlaneConv, Scratch};
 use crate::ops::mbconv::DW_STRIDE;
 use crate::ops::Activation;
+use crate::simd::{axpy, dot};
 use crate::space::{count, Plan, Preset, SubnetConfig};
 
 /// A subnet ready to classify stage by stage on the CPU.
@@ -35,21 +40,27 @@ impl Pointwise<'_> {
                 f64::from(self.affine[o]),
                 f64::from(self.affine[self.out_channels + o]),
             );
-            for p in 0..p_n {
-                let acc: f64 = (0..lim)
-                    .map(|k| {
-                        f64::from(self.w[o * self.in_channels + k]) * f64::from(x[k * p_n + p])
-                    })
-                    .sum();
-                let v = self.act.apply(acc * scale + shift)
-                    + res.map_or(0.0, |r| f64::from(r[o * p_n + p]));
-                y[o * p_n + p] = v as f32;
+            let w = &self.w[o * self.in_channels..o * self.in_channels + lim];
+            let yo = &mut y[o * p_n..(o + 1) * p_n];
+            if p_n == 1 {
+                yo[0] = dot(w, &x[..lim]);
+            } else {
+                yo.fill(0.0);
+                for (k, &wv) in w.iter().enumerate() {
+                    axpy(yo, wv, &x[k * p_n..(k + 1) * p_n]);
+                }
+            }
+            let r = res.map(|r| &r[o * p_n..(o + 1) * p_n]);
+            for (p, v) in yo.iter_mut().enumerate() {
+                *v = (self.act.apply(f64::from(*v) * scale + shift)
+                    + r.map_or(0.0, |r| f64::from(r[p]))) as f32;
             }
         }
     }
 }
 
-/// Depthwise conv of channels `range` with kernel `k` (same padding).
+/// Depthwise conv of channels `range` with kernel `k` (same padding), then affine and
+/// activation.
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
     x: &[f32],
@@ -63,29 +74,22 @@ fn depthwise(
     act: Activation,
     y: &mut [f32],
 ) {
-    let out = size.div_ceil(stride);
-    let pad = (k / 2) as isize;
+    let conv = PlaneConv {
+        h: size,
+        w: size,
+        k,
+        stride,
+    };
+    let (hw, ohw) = (size * size, conv.out_h() * conv.out_w());
+    let taps = conv.taps();
+    let mut scratch = Scratch::default();
     for c in range {
-        for oy in 0..out {
-            for ox in 0..out {
-                let mut acc = 0f64;
-                for ky in 0..k {
-                    let iy = (oy * stride + ky) as isize - pad;
-                    if iy < 0 || iy >= size as isize {
-                        continue;
-                    }
-                    for kx in 0..k {
-                        let ix = (ox * stride + kx) as isize - pad;
-                        if ix < 0 || ix >= size as isize {
-                            continue;
-                        }
-                        acc += f64::from(w[c * DW_STRIDE + ky * k + kx])
-                            * f64::from(x[(c * size + iy as usize) * size + ix as usize]);
-                    }
-                }
-                let v = act.apply(acc * f64::from(affine[c]) + f64::from(affine[c_n + c]));
-                y[(c * out + oy) * out + ox] = v as f32;
-            }
+        let yc = &mut y[c * ohw..(c + 1) * ohw];
+        let wc = &w[c * DW_STRIDE..c * DW_STRIDE + k * k];
+        conv.forward(&x[c * hw..(c + 1) * hw], wc, &taps, &mut scratch, yc);
+        let (scale, shift) = (f64::from(affine[c]), f64::from(affine[c_n + c]));
+        for v in yc.iter_mut() {
+            *v = act.apply(f64::from(*v) * scale + shift) as f32;
         }
     }
 }
