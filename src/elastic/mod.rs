@@ -9,7 +9,8 @@
 //! [`ElasticOps`] gives each a forward, an input gradient and a weight gradient, implemented
 //! three times:
 //! - on burn's `Flex` CPU backend by this crate's own CPU code ([`pointwise_cpu`],
-//!   [`depthwise_cpu`]: the `gemm` crate over the stage blocks, direct loops, rayon);
+//!   [`depthwise_cpu`]: the `gemm` crate over the stage blocks, the phase-split plane kernel
+//!   of [`crate::ops::dw_plane`], rayon);
 //! - on burn's wgpu backend by this crate's WGSL kernels (`shaders/gemm.wgsl`,
 //!   `shaders/dwconv.wgsl` — the runtime's own kernels — and the gradient kernels
 //!   `shaders/gemm_weight_grad.wgsl`, `shaders/dwconv_input_grad.wgsl`,
@@ -78,7 +79,7 @@ impl StageMask {
 
     /// Whether weight `(o, i)` is used.
     pub fn keeps(&self, o: usize, i: usize) -> bool {
-        let s = (0..self.out.len() - 1)
+        let s = (0..self.out.len().saturating_sub(1))
             .find(|&s| o < self.out[s + 1] as usize)
             .unwrap_or(self.out.len().saturating_sub(2));
         i < self.inp.get(s + 1).copied().unwrap_or(0) as usize
