@@ -8,14 +8,14 @@
 use burn::backend::wgpu::{
     into_contiguous, CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate,
 };
-use burn::backend::{ops::FloatTensorOps, tensor::FloatTensor, DType, TensorMetadata};
+use burn::backend::{ops::FloatTensorOps, tensor::FloatTensor, DType};
 use burn::cubecl::prelude::KernelId;
 use burn::cubecl::server::{Handle, KernelArguments};
 use burn::cubecl::{CubeCount, CubeDim};
 use burn::tensor::TensorData;
 use bytemuck::{Pod, Zeroable};
 
-use super::{ElasticOps, StageMask};
+use super::{dims, ElasticOps, StageMask};
 use crate::gpu::{linear_groups_within, Kernel, LINEAR_WORKGROUP};
 use crate::ops::dwconv::{dwconv_params, DwConvSpec};
 use crate::ops::gemm::{gemm_launch, GemmSpec};
@@ -96,16 +96,6 @@ struct WeightGradParams {
     pad: [u32; 3],
     out_cuts: [[u32; 4]; 2],
     in_cuts: [[u32; 4]; 2],
-}
-
-fn dims<const D: usize>(t: &CubeTensor) -> [usize; D] {
-    let shape = t.shape();
-    assert_eq!(shape.num_dims(), D, "elastic op: tensor rank");
-    let mut out = [0; D];
-    for (o, d) in out.iter_mut().zip(shape.iter()) {
-        *o = *d;
-    }
-    out
 }
 
 fn empty<const D: usize>(like: &CubeTensor, shape: [usize; D]) -> CubeTensor {

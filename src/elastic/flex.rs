@@ -1,12 +1,12 @@
 //! [`ElasticOps`] on burn's `Flex` CPU backend: this crate's CPU kernels on the raw buffers.
 
 use burn::backend::flex::FlexTensor;
-use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
+use burn::backend::{tensor::FloatTensor, Flex};
 use burn::tensor::{DType, TensorData};
 
 use super::depthwise_cpu::{self, DepthwiseShape};
 use super::pointwise_cpu::{self, PointwiseShape};
-use super::{ElasticOps, StageMask};
+use super::{dims, ElasticOps, StageMask};
 use crate::ops::dw_plane::PlaneConv;
 
 /// The tensor's values, row-major (a view when already contiguous, else a copy).
@@ -21,16 +21,6 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
                 .unwrap_or_default(),
         ),
     }
-}
-
-fn dims<const D: usize>(t: &FlexTensor) -> [usize; D] {
-    let shape = t.shape();
-    let mut out = [0; D];
-    assert_eq!(shape.num_dims(), D, "elastic op: tensor rank");
-    for (o, d) in out.iter_mut().zip(shape.iter()) {
-        *o = *d;
-    }
-    out
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {

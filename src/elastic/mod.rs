@@ -132,6 +132,17 @@ pub trait ElasticOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
+/// The dimensions of a rank-`D` backend tensor (rank checked by the public wrappers).
+fn dims<const D: usize>(t: &impl burn::backend::TensorMetadata) -> [usize; D] {
+    let shape = t.shape();
+    assert_eq!(shape.num_dims(), D, "elastic op: tensor rank");
+    let mut out = [0; D];
+    for (o, d) in out.iter_mut().zip(shape.iter()) {
+        *o = *d;
+    }
+    out
+}
+
 fn shape_error(op: &'static str, what: &'static str, expected: usize, got: usize) -> Error {
     Error::Shape {
         op,

@@ -126,8 +126,17 @@ impl PointwiseShape<'_> {
         self.out_cuts.len().saturating_sub(1)
     }
 
-    fn cut(points: &[u32], s: usize) -> usize {
-        points[s] as usize
+    /// Stage `st`'s output rows `o0..o1`, input channels `i0..i1`, and its rows' reach
+    /// `lim = i1` (they read input channels `0..lim`); `from = o0` is where the rows that
+    /// read stage `st`'s inputs begin.
+    fn block(&self, st: usize) -> (usize, usize, usize, usize) {
+        let c = |points: &[u32], j: usize| points[j] as usize;
+        (
+            c(self.out_cuts, st),
+            c(self.out_cuts, st + 1),
+            c(self.in_cuts, st),
+            c(self.in_cuts, st + 1),
+        )
     }
 }
 
@@ -142,11 +151,7 @@ pub fn forward(s: &PointwiseShape, x: &[f32], w: &[f32]) -> Vec<f32> {
         .zip(x.par_chunks(i * p))
         .for_each(|(yn, xn)| {
             for st in 0..s.stages() {
-                let (o0, o1) = (
-                    PointwiseShape::cut(s.out_cuts, st),
-                    PointwiseShape::cut(s.out_cuts, st + 1),
-                );
-                let lim = PointwiseShape::cut(s.in_cuts, st + 1);
+                let (o0, o1, _, lim) = s.block(st);
                 matmul(
                     &mut yn[o0 * p..o1 * p],
                     p,
@@ -170,11 +175,7 @@ pub fn backward_input(s: &PointwiseShape, dy: &[f32], w: &[f32]) -> Vec<f32> {
         .zip(dy.par_chunks(o * p))
         .for_each(|(dxn, dyn_)| {
             for st in 0..s.stages() {
-                let (i0, i1) = (
-                    PointwiseShape::cut(s.in_cuts, st),
-                    PointwiseShape::cut(s.in_cuts, st + 1),
-                );
-                let from = PointwiseShape::cut(s.out_cuts, st);
+                let (from, _, i0, i1) = s.block(st);
                 matmul(
                     &mut dxn[i0 * p..i1 * p],
                     p,
@@ -201,11 +202,7 @@ pub fn backward_weight(s: &PointwiseShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let mut dw = vec![0.0; o * i];
             for (xn, dyn_) in xs.chunks(i * p).zip(dys.chunks(o * p)) {
                 for st in 0..s.stages() {
-                    let (o0, o1) = (
-                        PointwiseShape::cut(s.out_cuts, st),
-                        PointwiseShape::cut(s.out_cuts, st + 1),
-                    );
-                    let lim = PointwiseShape::cut(s.in_cuts, st + 1);
+                    let (o0, o1, _, lim) = s.block(st);
                     matmul(
                         &mut dw[o0 * i..],
                         i,
