@@ -110,6 +110,13 @@ fn empty<const D: usize>(like: &CubeTensor, shape: [usize; D]) -> CubeTensor {
     )
 }
 
+/// Scale 1 and shift 0 for `n` channels: the kernels' affine, switched off.
+fn identity_affine(n: usize) -> Vec<f32> {
+    let mut a = vec![1.0; n];
+    a.resize(2 * n, 0.0);
+    a
+}
+
 fn upload<T: Pod>(like: &CubeTensor, value: &[T]) -> Handle {
     like.client.create_from_slice(bytemuck::cast_slice(value))
 }
@@ -154,8 +161,7 @@ fn masked_gemm(x: CubeTensor, w: CubeTensor, mask: &StageMask, n: usize, p: usiz
     let (_, groups, params) =
         gemm_launch(&spec, MAX_GROUPS, false).expect("pointwise: shapes checked by the caller");
     let y = empty(&x, [n, o, p]);
-    let affine: Vec<f32> = (0..2 * o).map(|j| if j < o { 1.0 } else { 0.0 }).collect();
-    let affine = upload(&x, &affine);
+    let affine = upload(&x, &identity_affine(o));
     let params = upload(&x, &[params]);
     launch(
         TrainKernel::Gemm,
@@ -189,9 +195,7 @@ impl ElasticOps for CubeBackend {
         let [n, o, h, wd] = dims::<4>(&dy);
         let i = mask.in_width();
         // dx = (W ⊙ M)ᵀ · dy: one dense GEMM with the masked weight transposed.
-        let keep: Vec<f32> = (0..i * o)
-            .map(|j| f32::from(u8::from(mask.keeps(j % o, j / o))))
-            .collect();
+        let keep = mask.keep_matrix(true);
         let device = w.device.clone();
         let keep = Self::float_from_data(TensorData::new(keep, [i, o]), &device);
         let wt = Self::float_mul(Self::float_transpose(w), keep);
@@ -259,9 +263,8 @@ impl ElasticOps for CubeBackend {
         let params = dwconv_params(&spec).expect("depthwise: shapes checked by the caller");
         let (x, kernel) = (into_contiguous(x), into_contiguous(kernel));
         let y = empty(&x, [n, c, spec.out_height(), spec.out_width()]);
-        let affine: Vec<f32> = (0..2 * c).map(|j| if j < c { 1.0 } else { 0.0 }).collect();
         let groups = linear_groups_within(n * c * spec.out_height() * spec.out_width(), MAX_GROUPS);
-        let (affine, params) = (upload(&x, &affine), upload(&x, &[params]));
+        let (affine, params) = (upload(&x, &identity_affine(c)), upload(&x, &[params]));
         launch(
             TrainKernel::DwConv,
             &x,

@@ -84,6 +84,21 @@ impl StageMask {
             .unwrap_or(self.out.len().saturating_sub(2));
         i < self.inp.get(s + 1).copied().unwrap_or(0) as usize
     }
+
+    /// The 0/1 mask `[O, I]` row-major, or its transpose `[I, O]`.
+    pub fn keep_matrix(&self, transposed: bool) -> Vec<f32> {
+        let (o, i) = (self.out_width(), self.in_width());
+        (0..o * i)
+            .map(|j| {
+                let (r, c) = if transposed {
+                    (j % o, j / o)
+                } else {
+                    (j / i, j % i)
+                };
+                f32::from(u8::from(self.keeps(r, c)))
+            })
+            .collect()
+    }
 }
 
 /// The elastic ops, on every backend the supernet trains on.

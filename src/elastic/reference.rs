@@ -9,11 +9,11 @@ use super::StageMask;
 
 /// The 0/1 mask `[O, I]` of `mask` on `like`'s device.
 pub fn mask_tensor(mask: &StageMask, like: &Tensor<2>) -> Tensor<2> {
-    let (o, i) = (mask.out_width(), mask.in_width());
-    let keep: Vec<f32> = (0..o * i)
-        .map(|j| f32::from(u8::from(mask.keeps(j / i, j % i))))
-        .collect();
-    Tensor::from_data(TensorData::new(keep, [o, i]), &like.device())
+    let shape = [mask.out_width(), mask.in_width()];
+    Tensor::from_data(
+        TensorData::new(mask.keep_matrix(false), shape),
+        &like.device(),
+    )
 }
 
 /// Masked 1×1 conv as `conv2d` with the weight multiplied by the 0/1 mask.
