@@ -20,7 +20,7 @@ use enas4d::ops::mbconv::DW_STRIDE;
 use enas4d::ops::pool::encode_pool;
 use enas4d::ops::resize::{encode_resize, ResizeSpec};
 use enas4d::ops::softmax::encode_softmax;
-use enas4d::ops::Activation;
+use enas4d::ops::{Activation, Planes};
 use enas4d::selftest::{random_affine, random_vec};
 use enas4d::space::{stage_cuts, StageCuts};
 use rand::rngs::SmallRng;
@@ -233,7 +233,7 @@ fn main() {
             flops: (rows * 3136) as f64,
             bytes: 4.0 * (rows * 3137) as f64,
             encode: Box::new(move |ctx, enc| {
-                encode_pool(ctx, enc, 0, rows, 3136, &px, &py).unwrap()
+                encode_pool(ctx, enc, Planes::all(rows), 3136, &px, &py).unwrap()
             }),
         });
         let (lx, lp, lc, lk) = (

@@ -1,11 +1,16 @@
 // Global average pool: y[row] = mean(x[row, 0 .. size]), one workgroup per (sample, channel)
-// row, a tree reduction in workgroup memory. Rows are row_offset .. row_offset + rows of x and y.
+// row, a tree reduction in workgroup memory. The rows are channels offset .. offset + len of
+// every sample of a [batch, total] layout (rows = batch · len).
 
 struct Params {
-    rows: u32,
+    len: u32,
     size: u32,
-    row_offset: u32,
+    offset: u32,
+    total: u32,
+    rows: u32,
     pad1: u32,
+    pad2: u32,
+    pad3: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -21,7 +26,7 @@ fn main(
     @builtin(local_invocation_index) li: u32,
 ) {
     let local = wg.x + wg.y * groups.x;
-    let row = p.row_offset + local;
+    let row = (local / p.len) * p.total + p.offset + local % p.len;
     var sum = 0.0;
     if (local < p.rows) {
         for (var i = li; i < p.size; i += 256u) {

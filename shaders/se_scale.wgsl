@@ -1,11 +1,16 @@
-// Squeeze-excite's last step: y[b, c, h, w] = x[b, c, h, w] · gate[b, c], over the planes
-// offset .. offset + total / size.
+// Squeeze-excite's last step: y[b, c, h, w] = x[b, c, h, w] · gate[b, c], over channels
+// offset .. offset + len of every sample of a [batch, total, size] layout (count = batch · len
+// · size elements).
 
 struct Params {
-    total: u32,
+    count: u32,
     size: u32,
     offset: u32,
+    total: u32,
+    len: u32,
     pad1: u32,
+    pad2: u32,
+    pad3: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -16,9 +21,11 @@ struct Params {
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let idx = gid.x + gid.y * groups.x * 256u;
-    if (idx >= p.total) {
+    if (idx >= p.count) {
         return;
     }
-    let at = p.offset * p.size + idx;
-    y[at] = x[at] * gate[at / p.size];
+    let per_sample = p.len * p.size;
+    let plane = (idx / per_sample) * p.total + p.offset + (idx % per_sample) / p.size;
+    let at = plane * p.size + idx % p.size;
+    y[at] = x[at] * gate[plane];
 }

@@ -4,9 +4,10 @@
 //!
 //! Error measure: normwise relative error `max_i |gpu_i − ref_i| / max_i |ref_i|`, the reference
 //! accumulating in f64. Bounds: 1e-5 for kernels summing ≤ 10³ f32 terms (GEMM, convs, pool,
-//! SE, the block), 1e-5 for softmax (f32 `exp`) and for bilinear resize (4 terms, but the
-//! source coordinate `(o + ½)·in/out − ½` is rounded in f32, an error of up to ~in·2⁻²⁴ in each
-//! interpolation weight); arg-max must match exactly.
+//! SE, the block), 1e-6 for the SE channel scale (one product per element), 1e-5 for softmax
+//! (f32 `exp`) and for bilinear resize (4 terms, but the source coordinate `(o + ½)·in/out − ½`
+//! is rounded in f32, an error of up to ~in·2⁻²⁴ in each interpolation weight); arg-max must
+//! match exactly.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -23,13 +24,17 @@ use crate::ops::kernel_transform::{
 use crate::ops::mbconv::{encode_mbconv, mbconv_reference, MbConvSpec, MbConvWeights, DW_STRIDE};
 use crate::ops::pool::{encode_pool, pool_reference};
 use crate::ops::resize::{encode_resize, resize_reference, ResizeSpec};
-use crate::ops::se::{encode_se, se_reference, SeSpec, SeWeights};
+use crate::ops::se::{
+    encode_se, encode_se_scale, se_reference, se_scale_reference, SeSpec, SeWeights,
+};
 use crate::ops::softmax::{encode_softmax, softmax_reference};
-use crate::ops::Activation;
+use crate::ops::{Activation, Planes};
 use crate::space::stage_cuts;
 
 /// Bound for kernels that sum up to 10³ f32 terms.
 pub const SUM_BOUND: f64 = 1e-5;
+/// Bound of element-wise kernels (one rounding per element).
+pub const ELEMENTWISE_BOUND: f64 = 1e-6;
 /// Bound for the bilinear resize.
 pub const RESIZE_BOUND: f64 = 1e-5;
 
@@ -294,20 +299,76 @@ async fn check_conv(ctx: &GpuContext, rng: &mut SmallRng, spec: ConvSpec) -> Res
     Ok(row("stem_conv", case, max_rel_err(&got, &want), SUM_BOUND))
 }
 
-async fn check_pool(ctx: &GpuContext, rng: &mut SmallRng, rows: usize, size: usize) -> Result<Row> {
+/// The planes of `x` (`[batch, total, size]`) that `planes` selects, in order.
+fn gather_planes(planes: Planes, size: usize, x: &[f32]) -> Vec<f32> {
+    (0..planes.batch)
+        .flat_map(|n| {
+            let start = (n * planes.total + planes.offset) * size;
+            x[start..start + planes.len * size].iter().copied()
+        })
+        .collect()
+}
+
+async fn check_pool(
+    ctx: &GpuContext,
+    rng: &mut SmallRng,
+    planes: Planes,
+    size: usize,
+) -> Result<Row> {
+    let rows = planes.batch * planes.total;
     let x = random_vec(rng, rows * size);
-    let want = pool_reference(rows, size, &x)?;
+    let want = pool_reference(planes.count(), size, &gather_planes(planes, size, &x))?;
     let y = ctx.storage("y", rows);
     let mut enc = ctx.encoder();
     let xb = ctx.upload_f32("x", &x);
-    encode_pool(ctx, &mut enc, 0, rows, size, &xb, &y)?;
+    encode_pool(ctx, &mut enc, planes, size, &xb, &y)?;
     ctx.submit(enc);
-    let got = ctx.read_f32(&y).await?;
+    let got = gather_planes(planes, 1, &ctx.read_f32(&y).await?);
     Ok(row(
         "pool",
-        format!("rows{rows} size{size}"),
+        format!(
+            "B{} rows{}..{}/{} size{size}",
+            planes.batch,
+            planes.offset,
+            planes.offset + planes.len,
+            planes.total
+        ),
         max_rel_err(&got, &want),
         SUM_BOUND,
+    ))
+}
+
+async fn check_se_scale(
+    ctx: &GpuContext,
+    rng: &mut SmallRng,
+    planes: Planes,
+    size: usize,
+) -> Result<Row> {
+    let rows = planes.batch * planes.total;
+    let x = random_vec(rng, rows * size);
+    let gate = random_vec(rng, rows);
+    let want = se_scale_reference(
+        size,
+        &gather_planes(planes, size, &x),
+        &gather_planes(planes, 1, &gate),
+    )?;
+    let y = ctx.storage("y", rows * size);
+    let mut enc = ctx.encoder();
+    let (xb, gb) = (ctx.upload_f32("x", &x), ctx.upload_f32("gate", &gate));
+    encode_se_scale(ctx, &mut enc, planes, size, &xb, &gb, &y)?;
+    ctx.submit(enc);
+    let got = gather_planes(planes, size, &ctx.read_f32(&y).await?);
+    Ok(row(
+        "se_scale",
+        format!(
+            "B{} rows{}..{}/{} size{size}",
+            planes.batch,
+            planes.offset,
+            planes.offset + planes.len,
+            planes.total
+        ),
+        max_rel_err(&got, &want),
+        ELEMENTWISE_BOUND,
     ))
 }
 
@@ -564,8 +625,32 @@ pub async fn run(ctx: &GpuContext, seed: u64) -> Result<Report> {
             },
         )
         .await?,
-        check_pool(ctx, rng, 37, 169).await?,
-        check_pool(ctx, rng, 11, 1000).await?,
+        check_pool(ctx, rng, Planes::all(37), 169).await?,
+        check_pool(ctx, rng, Planes::all(11), 1000).await?,
+        check_pool(
+            ctx,
+            rng,
+            Planes {
+                batch: 3,
+                offset: 5,
+                len: 7,
+                total: 17,
+            },
+            49,
+        )
+        .await?,
+        check_se_scale(
+            ctx,
+            rng,
+            Planes {
+                batch: 3,
+                offset: 4,
+                len: 9,
+                total: 19,
+            },
+            25,
+        )
+        .await?,
     ]);
     let p = [0.375, 0.625];
     let se = SeSpec {

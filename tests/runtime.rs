@@ -173,3 +173,85 @@ fn should_classify_batches_with_per_sample_exits() {
     bad[7].pop();
     assert!(runtime.classify_batch(&bad, &thresholds).is_err());
 }
+
+/// The gallery's images, preprocessed for `resolution`.
+fn gallery(resolution: usize) -> Vec<Vec<f32>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/gallery");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let im = image::open(p).unwrap().to_luma8();
+            let (w, h) = (im.width() as usize, im.height() as usize);
+            enas4d::runtime::preprocess(im.as_raw(), w, h, 1, resolution).unwrap()
+        })
+        .collect()
+}
+
+/// The GPU batch leaves image by image too: on the shipped net and the gallery's images,
+/// `classify_batch` equals the CPU runtime's `classify` for every image, with images leaving
+/// at every exit of one batch (packed between stages), in chunks of `GPU_MAX_BATCH` and in one.
+#[test]
+fn should_classify_gpu_batches_with_per_sample_exits() {
+    let ctx = gpu();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-s3/net.safetensors");
+    let net = enas4d::format::ExportedNet::load(&path).unwrap();
+    let stages = net.preset.stages;
+    let cpu = StageWiseCpu::new(&net.preset, &net.config, net.weights.clone()).unwrap();
+    let gpu_rt = StageWiseGpu::new(ctx, &net.preset, &net.config, &net.weights).unwrap();
+    let mut images = gallery(net.config.resolution as usize);
+    // Longer than one GPU pass: the second chunk is short.
+    let first = images.clone();
+    let more = enas4d::runtime::GPU_MAX_BATCH + 5 - first.len();
+    images.extend(first.iter().cycle().take(more).cloned());
+    assert!(images.len() > enas4d::runtime::GPU_MAX_BATCH);
+    // Per exit, a threshold midway in a gap (wider than the GPU's rounding) near the median
+    // confidence of the images still inside: images leave at every exit.
+    let full: Vec<_> = first
+        .iter()
+        .map(|x| cpu.classify(x, &vec![1.0; stages - 1]).unwrap())
+        .collect();
+    let mut inside: Vec<_> = full.iter().collect();
+    let mut thresholds = Vec::new();
+    for s in 0..stages - 1 {
+        let mut c: Vec<f32> = inside.iter().map(|d| d.per_exit[s].confidence).collect();
+        c.sort_by(f32::total_cmp);
+        let k = (1..c.len())
+            .filter(|&k| c[k] - c[k - 1] > 1e-3)
+            .min_by_key(|&k| k.abs_diff(c.len() / 2))
+            .unwrap_or_else(|| panic!("no gap in {c:?}"));
+        let t = 0.5 * (c[k - 1] + c[k]);
+        inside.retain(|d| d.per_exit[s].confidence <= t);
+        thresholds.push(t);
+    }
+    for batch in [&first[..], &images[..]] {
+        let got = pollster::block_on(gpu_rt.classify_batch(ctx, batch, &thresholds)).unwrap();
+        assert_eq!(got.len(), batch.len());
+        for (i, (x, g)) in batch.iter().zip(&got).enumerate() {
+            let want = cpu.classify(x, &thresholds).unwrap();
+            let what = format!("image {i} of {}", batch.len());
+            assert_eq!((g.exit, g.macs), (want.exit, want.macs), "{what}");
+            assert!(max_rel_err(&g.logits, &want.logits) <= 1e-4, "{what}");
+            assert_eq!(g.per_exit.len(), want.per_exit.len(), "{what}");
+            for (a, b) in g.per_exit.iter().zip(&want.per_exit) {
+                assert_eq!(a.class_index, b.class_index, "{what}");
+                assert!((a.confidence - b.confidence).abs() <= 1e-4, "{what}");
+            }
+        }
+        let exits: std::collections::HashSet<usize> = got.iter().map(|d| d.exit).collect();
+        assert_eq!(
+            exits.len(),
+            stages,
+            "every exit taken in one batch: {exits:?}"
+        );
+    }
+    let mut bad = first.clone();
+    bad[3][5] = f32::NAN;
+    assert!(pollster::block_on(gpu_rt.classify_batch(ctx, &bad, &thresholds)).is_err());
+}

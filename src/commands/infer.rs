@@ -124,10 +124,8 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
         "gpu" => {
             let ctx = pollster::block_on(GpuContext::new(&GpuOptions::default()))?;
             let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)?;
-            inputs
-                .iter()
-                .map(|x| pollster::block_on(rt.classify(&ctx, x, &thresholds)))
-                .collect::<enas4d::Result<_>>()?
+            // One batch; each stage runs only on the images still inside.
+            pollster::block_on(rt.classify_batch(&ctx, &inputs, &thresholds))?
         }
         other => return Err(format!("--device {other}: expected cpu or gpu").into()),
     };

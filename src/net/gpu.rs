@@ -9,6 +9,7 @@ use crate::ops::conv::encode_conv;
 use crate::ops::gemm::encode_gemm;
 use crate::ops::mbconv::{encode_mbconv, MbConvSpec};
 use crate::ops::pool::encode_pool;
+use crate::ops::Planes;
 use crate::space::Plan;
 
 /// Runs the whole masked network once on the GPU and returns every exit's logits
@@ -47,8 +48,7 @@ pub async fn forward_gpu(
     encode_pool(
         ctx,
         &mut enc,
-        0,
-        batch * fe.rows,
+        Planes::all(batch * fe.rows),
         size * size,
         &expanded,
         &pooled,

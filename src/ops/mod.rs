@@ -20,6 +20,53 @@ pub use crate::space::Activation;
 
 use crate::error::{Error, Result};
 
+/// Which planes of a `[batch, total, size]` tensor an op touches: channels
+/// `offset .. offset + len` of every sample (the stage-wise runtime's slices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planes {
+    /// Samples.
+    pub batch: usize,
+    /// First channel of each sample.
+    pub offset: usize,
+    /// Channels per sample.
+    pub len: usize,
+    /// Channels stored per sample (≥ offset + len).
+    pub total: usize,
+}
+
+impl Planes {
+    /// All `rows` planes of a tensor, as one sample.
+    pub fn all(rows: usize) -> Self {
+        Planes {
+            batch: 1,
+            offset: 0,
+            len: rows,
+            total: rows,
+        }
+    }
+
+    /// Checks the slice and returns the planes the tensor must hold (`batch · total`).
+    pub(crate) fn check(&self, op: &'static str) -> Result<usize> {
+        if self.offset + self.len > self.total {
+            return Err(Error::config(
+                op,
+                format!(
+                    "channels {}..{} of {}",
+                    self.offset,
+                    self.offset + self.len,
+                    self.total
+                ),
+            ));
+        }
+        Ok(self.batch * self.total)
+    }
+
+    /// Planes touched (`batch · len`).
+    pub fn count(&self) -> usize {
+        self.batch * self.len
+    }
+}
+
 /// Checks that a host tensor has exactly `expected` elements.
 pub(crate) fn check_len(
     op: &'static str,

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_buffer, check_len, to_u32};
+use super::{check_buffer, check_len, to_u32, Planes};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, Kernel};
 
@@ -21,20 +21,20 @@ pub fn pool_reference(rows: usize, size: usize, x: &[f32]) -> Result<Vec<f32>> {
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
-    rows: u32,
+    len: u32,
     size: u32,
-    row_offset: u32,
-    pad: u32,
+    offset: u32,
+    total: u32,
+    rows: u32,
+    pad: [u32; 3],
 }
 
-/// Records the pool of rows `row_offset .. row_offset + rows` (of x and y): one workgroup
-/// per row.
-#[allow(clippy::too_many_arguments)]
+/// Records the pool of `planes` of x (`[batch, total, size]`) into the same rows of y
+/// (`[batch, total]`): one workgroup per row.
 pub fn encode_pool(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
-    row_offset: usize,
-    rows: usize,
+    planes: Planes,
     size: usize,
     x: &wgpu::Buffer,
     y: &wgpu::Buffer,
@@ -42,22 +42,27 @@ pub fn encode_pool(
     if size == 0 {
         return Err(Error::config("pool.size", "empty plane"));
     }
-    let end = row_offset + rows;
+    let end = planes.check("pool.planes")?;
+    if planes.count() == 0 {
+        return Ok(());
+    }
     check_buffer("pool", "x", x, end * size)?;
     check_buffer("pool", "y", y, end)?;
     to_u32("x", end * size)?;
     let params = Params {
-        rows: to_u32("rows", rows)?,
+        len: to_u32("len", planes.len)?,
         size: to_u32("size", size)?,
-        row_offset: to_u32("row_offset", row_offset)?,
-        pad: 0,
+        offset: to_u32("offset", planes.offset)?,
+        total: to_u32("total", planes.total)?,
+        rows: to_u32("rows", planes.count())?,
+        pad: [0; 3],
     };
     let uniform = ctx.uniform("pool params", &params);
     ctx.dispatch(
         encoder,
         Kernel::Pool,
         &[x, y, &uniform],
-        ctx.row_groups(rows),
+        ctx.row_groups(planes.count()),
     );
     Ok(())
 }

@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::gemm::{encode_gemm, gemm_reference, GemmSpec};
 use super::pool::{encode_pool, pool_reference};
-use super::{check_buffer, check_len, to_u32, Activation};
+use super::{check_buffer, check_len, to_u32, Activation, Planes};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, Kernel};
 use crate::space::StageCuts;
@@ -151,46 +151,51 @@ pub fn se_reference(spec: &SeSpec, x: &[f32], w: &SeWeights<Vec<f32>>) -> Result
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ScaleParams {
-    total: u32,
+    count: u32,
     size: u32,
     offset: u32,
-    pad: u32,
+    total: u32,
+    len: u32,
+    pad: [u32; 3],
 }
 
-/// Records the channel scale `y = x · gate[plane]` of planes `offset .. offset + total / size`.
+/// Records the channel scale `y = x · gate[plane]` of `planes` of x and y
+/// (`[batch, total, size]`), gate being `[batch, total]`.
 #[allow(clippy::too_many_arguments)]
 pub fn encode_se_scale(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
-    offset: usize,
-    total: usize,
+    planes: Planes,
     size: usize,
     x: &wgpu::Buffer,
     gate: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Result<()> {
-    if size == 0 || !total.is_multiple_of(size) {
-        return Err(Error::config(
-            "se_scale.size",
-            format!("{total} elements are not whole planes of {size}"),
-        ));
+    if size == 0 {
+        return Err(Error::config("se_scale.size", "empty plane"));
     }
-    let end = offset * size + total;
-    check_buffer("se_scale", "x", x, end)?;
-    check_buffer("se_scale", "gate", gate, end / size)?;
-    check_buffer("se_scale", "y", y, end)?;
+    let end = planes.check("se_scale.planes")?;
+    check_buffer("se_scale", "x", x, end * size)?;
+    check_buffer("se_scale", "gate", gate, end)?;
+    check_buffer("se_scale", "y", y, end * size)?;
+    let count = planes.count() * size;
+    if count == 0 {
+        return Ok(());
+    }
     let params = ScaleParams {
-        total: to_u32("total", total)?,
+        count: to_u32("count", count)?,
         size: to_u32("size", size)?,
-        offset: to_u32("offset", offset)?,
-        pad: 0,
+        offset: to_u32("offset", planes.offset)?,
+        total: to_u32("total", planes.total)?,
+        len: to_u32("len", planes.len)?,
+        pad: [0; 3],
     };
     let uniform = ctx.uniform("se_scale params", &params);
     ctx.dispatch(
         encoder,
         Kernel::SeScale,
         &[x, gate, y, &uniform],
-        ctx.linear_groups(total),
+        ctx.linear_groups(count),
     );
     Ok(())
 }
@@ -209,7 +214,7 @@ pub fn encode_se(
     let pooled = ctx.storage("se pooled", rows);
     let reduced = ctx.storage("se reduced", spec.batch * spec.reduced);
     let gate = ctx.storage("se gate", rows);
-    encode_pool(ctx, encoder, 0, rows, spec.size, x, &pooled)?;
+    encode_pool(ctx, encoder, Planes::all(rows), spec.size, x, &pooled)?;
     encode_gemm(
         ctx,
         encoder,
@@ -230,5 +235,5 @@ pub fn encode_se(
         None,
         &gate,
     )?;
-    encode_se_scale(ctx, encoder, 0, spec.len(), spec.size, x, &gate, y)
+    encode_se_scale(ctx, encoder, Planes::all(rows), spec.size, x, &gate, y)
 }

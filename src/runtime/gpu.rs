@@ -2,7 +2,9 @@
 //! `shaders/`: each stage computes only its channel slices of every layer into full-width
 //! activation buffers that keep the earlier stages' slices; after each stage only the exit's
 //! confidence and class are read back. Weights are uploaded once per stage and pipelines are
-//! compiled once per device. One image at a time.
+//! compiled once per device. A batch runs each stage on the images still inside, each image
+//! leaving at its own exit: after a stage the staying images' activations are packed to the
+//! front of the buffers, so later stages compute nothing for the images that left.
 
 use std::ops::Range;
 
@@ -17,7 +19,7 @@ use crate::ops::mbconv::DW_STRIDE;
 use crate::ops::pool::encode_pool;
 use crate::ops::se::encode_se_scale;
 use crate::ops::softmax::encode_softmax;
-use crate::ops::Activation;
+use crate::ops::{Activation, Planes};
 use crate::space::{count, Plan, Preset, StageCuts, SubnetConfig};
 
 /// A layer's weights for one stage: the stage's rows and their affine.
@@ -43,8 +45,10 @@ struct StageWeights {
     classifier: Layer,
 }
 
-/// Full-width activations, reused across images (slices of inactive stages stay 0).
+/// Full-width activations of up to `capacity` images, reused across images (slices of
+/// inactive stages stay 0).
 struct Activations {
+    capacity: usize,
     image: wgpu::Buffer,
     stem: wgpu::Buffer,
     /// Per block: expanded, depthwise, SE-scaled, pooled, reduced, gate, output.
@@ -56,6 +60,80 @@ struct Activations {
     probs: wgpu::Buffer,
     confidence: wgpu::Buffer,
     class: wgpu::Buffer,
+}
+
+impl Activations {
+    fn new(ctx: &GpuContext, plan: &Plan, capacity: usize) -> Self {
+        let storage = |label: &str, per_image: usize| ctx.storage(label, per_image * capacity);
+        let r = plan.resolution;
+        let s0 = plan.stem_size();
+        let fs = plan.final_size();
+        Activations {
+            capacity,
+            image: storage("image", 3 * r * r),
+            stem: storage("stem", plan.stem_cuts.width() as usize * s0 * s0),
+            blocks: plan
+                .blocks
+                .iter()
+                .map(|b| {
+                    let mid = b.mid_cuts.width() as usize;
+                    let red = b.se_cuts.as_ref().map_or(1, |c| c.width() as usize);
+                    let o = b.out_size();
+                    [
+                        storage("expanded", mid * b.size * b.size),
+                        storage("depthwise", mid * o * o),
+                        storage("se scaled", mid * o * o),
+                        storage("se pooled", mid),
+                        storage("se reduced", red),
+                        storage("se gate", mid),
+                        storage("block output", b.out_cuts.width() as usize * o * o),
+                    ]
+                })
+                .collect(),
+            final_expand: storage("final expand", plan.final_cuts.width() as usize * fs * fs),
+            pooled: storage("pooled", plan.final_cuts.width() as usize),
+            features: storage("features", plan.mix_cuts.width() as usize),
+            logits: (0..plan.stages)
+                .map(|_| storage("logits", plan.classes))
+                .collect(),
+            probs: storage("probs", plan.classes),
+            confidence: storage("confidence", 1),
+            class: storage("class", 1),
+        }
+    }
+
+    /// The buffers later stages read (every per-image buffer but the exits' outputs).
+    fn state(&self) -> impl Iterator<Item = &wgpu::Buffer> {
+        [&self.image, &self.stem]
+            .into_iter()
+            .chain(self.blocks.iter().flatten())
+            .chain([&self.final_expand, &self.pooled, &self.features])
+    }
+
+    /// Records moving image `from[i]`'s activations to slot `i`, for increasing `from`, through
+    /// `scratch` (a copy may not stay within one buffer).
+    fn pack(&self, enc: &mut wgpu::CommandEncoder, from: &[usize], scratch: &wgpu::Buffer) {
+        for buffer in self.state() {
+            let per_image = buffer.size() / self.capacity as u64;
+            let mut i = 0;
+            while i < from.len() {
+                // A run of consecutive images moves as one copy.
+                let mut j = i + 1;
+                while j < from.len() && from[j] == from[j - 1] + 1 {
+                    j += 1;
+                }
+                enc.copy_buffer_to_buffer(
+                    buffer,
+                    from[i] as u64 * per_image,
+                    scratch,
+                    i as u64 * per_image,
+                    (j - i) as u64 * per_image,
+                );
+                i = j;
+            }
+            enc.copy_buffer_to_buffer(scratch, 0, buffer, 0, from.len() as u64 * per_image);
+        }
+    }
 }
 
 /// A subnet ready to classify stage by stage on the GPU.
@@ -92,10 +170,12 @@ fn single(width: usize) -> Result<StageCuts> {
     StageCuts::single(width as u32)
 }
 
-/// A one-stage GEMM computing `rows` output rows from input channels `0..depth` of a tensor
-/// with `in_width` channels, written at `out_offset` of one with `out_width`.
+/// A one-stage GEMM over `batch` images computing `rows` output rows from input channels
+/// `0..depth` of a tensor with `in_width` channels, written at `out_offset` of one with
+/// `out_width`.
 #[allow(clippy::too_many_arguments)]
 fn slice_gemm(
+    batch: usize,
     rows: usize,
     depth: usize,
     in_width: usize,
@@ -106,7 +186,7 @@ fn slice_gemm(
     residual: bool,
 ) -> Result<GemmSpec> {
     Ok(GemmSpec {
-        batch: 1,
+        batch,
         rows,
         depth,
         in_width,
@@ -231,40 +311,7 @@ impl StageWiseGpu {
                 },
             });
         }
-        let r = plan.resolution;
-        let s0 = plan.stem_size();
-        let fs = plan.final_size();
-        let act = Activations {
-            image: ctx.storage("image", 3 * r * r),
-            stem: ctx.storage("stem", plan.stem_cuts.width() as usize * s0 * s0),
-            blocks: plan
-                .blocks
-                .iter()
-                .map(|b| {
-                    let mid = b.mid_cuts.width() as usize;
-                    let red = b.se_cuts.as_ref().map_or(1, |c| c.width() as usize);
-                    let o = b.out_size();
-                    [
-                        ctx.storage("expanded", mid * b.size * b.size),
-                        ctx.storage("depthwise", mid * o * o),
-                        ctx.storage("se scaled", mid * o * o),
-                        ctx.storage("se pooled", mid),
-                        ctx.storage("se reduced", red),
-                        ctx.storage("se gate", mid),
-                        ctx.storage("block output", b.out_cuts.width() as usize * o * o),
-                    ]
-                })
-                .collect(),
-            final_expand: ctx.storage("final expand", plan.final_cuts.width() as usize * fs * fs),
-            pooled: ctx.storage("pooled", plan.final_cuts.width() as usize),
-            features: ctx.storage("features", plan.mix_cuts.width() as usize),
-            logits: (0..plan.stages)
-                .map(|_| ctx.storage("logits", plan.classes))
-                .collect(),
-            probs: ctx.storage("probs", plan.classes),
-            confidence: ctx.storage("confidence", 1),
-            class: ctx.storage("class", 1),
-        };
+        let act = Activations::new(ctx, &plan, 1);
         Ok(StageWiseGpu {
             plan,
             cum_macs,
@@ -278,18 +325,21 @@ impl StageWiseGpu {
         &self.plan
     }
 
-    /// Records stage `s`: its slices of every layer, its exit and the softmax.
+    /// Records stage `s` for the first `n` images of `a`: its slices of every layer, its exit
+    /// and the softmax.
     fn encode_stage(
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         s: usize,
+        a: &Activations,
+        n: usize,
     ) -> Result<()> {
-        let (p, w, a) = (&self.plan, &self.stages[s], &self.act);
+        let (p, w) = (&self.plan, &self.stages[s]);
         let c0 = p.stem_cuts.width() as usize;
         let sr = p.stem_cuts.range(s);
         let stem = ConvSpec {
-            batch: 1,
+            batch: n,
             in_channels: 3,
             height: p.resolution,
             width: p.resolution,
@@ -322,13 +372,15 @@ impl StageWiseGpu {
                 // Inactive for stage s: the output slice is the input slice.
                 let r = b.out_cuts.range(s);
                 let plane = (osz * osz * 4) as u64;
-                enc.copy_buffer_to_buffer(
-                    input,
-                    r.start as u64 * plane,
-                    out,
-                    r.start as u64 * plane,
-                    r.len() as u64 * plane,
-                );
+                for i in 0..n as u64 {
+                    enc.copy_buffer_to_buffer(
+                        input,
+                        (i * cin as u64 + r.start as u64) * plane,
+                        out,
+                        (i * cout as u64 + r.start as u64) * plane,
+                        r.len() as u64 * plane,
+                    );
+                }
                 input = out;
                 continue;
             };
@@ -336,6 +388,7 @@ impl StageWiseGpu {
             let dw_in = match &bw.expand {
                 Some(e) => {
                     let spec = slice_gemm(
+                        n,
                         mr.len(),
                         b.in_cuts.end(s) as usize,
                         cin,
@@ -352,7 +405,7 @@ impl StageWiseGpu {
             };
             let k = b.kernels[s];
             let dw = DwConvSpec {
-                batch: 1,
+                batch: n,
                 channels: mr.len(),
                 height: size,
                 width: size,
@@ -370,8 +423,15 @@ impl StageWiseGpu {
                 (Some((reduce, expand)), Some(red)) => {
                     let cred = red.width() as usize;
                     let rr = red.range(s);
-                    encode_pool(ctx, enc, mr.start, mr.len(), osz * osz, mid, pooled)?;
+                    let planes = Planes {
+                        batch: n,
+                        offset: mr.start,
+                        len: mr.len(),
+                        total: cmid,
+                    };
+                    encode_pool(ctx, enc, planes, osz * osz, mid, pooled)?;
                     let rs = slice_gemm(
+                        n,
                         rr.len(),
                         b.mid_cuts.end(s) as usize,
                         cmid,
@@ -392,6 +452,7 @@ impl StageWiseGpu {
                         reduced,
                     )?;
                     let es = slice_gemm(
+                        n,
                         mr.len(),
                         red.end(s) as usize,
                         cred,
@@ -411,16 +472,7 @@ impl StageWiseGpu {
                         None,
                         gate,
                     )?;
-                    encode_se_scale(
-                        ctx,
-                        enc,
-                        mr.start,
-                        mr.len() * osz * osz,
-                        osz * osz,
-                        mid,
-                        gate,
-                        scaled,
-                    )?;
+                    encode_se_scale(ctx, enc, planes, osz * osz, mid, gate, scaled)?;
                     scaled
                 }
                 _ => mid,
@@ -428,6 +480,7 @@ impl StageWiseGpu {
             let or = b.out_cuts.range(s);
             let residual = b.residual();
             let ps = slice_gemm(
+                n,
                 or.len(),
                 b.mid_cuts.end(s) as usize,
                 cmid,
@@ -454,6 +507,7 @@ impl StageWiseGpu {
         let (cf, cm) = (p.final_cuts.width() as usize, p.mix_cuts.width() as usize);
         let fr = p.final_cuts.range(s);
         let fe = slice_gemm(
+            n,
             fr.len(),
             last.end(s) as usize,
             last.width() as usize,
@@ -473,17 +527,16 @@ impl StageWiseGpu {
             None,
             &a.final_expand,
         )?;
-        encode_pool(
-            ctx,
-            enc,
-            fr.start,
-            fr.len(),
-            fs * fs,
-            &a.final_expand,
-            &a.pooled,
-        )?;
+        let planes = Planes {
+            batch: n,
+            offset: fr.start,
+            len: fr.len(),
+            total: cf,
+        };
+        encode_pool(ctx, enc, planes, fs * fs, &a.final_expand, &a.pooled)?;
         let xr = p.mix_cuts.range(s);
         let mix = slice_gemm(
+            n,
             xr.len(),
             p.final_cuts.end(s) as usize,
             cf,
@@ -504,6 +557,7 @@ impl StageWiseGpu {
             &a.features,
         )?;
         let head = slice_gemm(
+            n,
             p.classes,
             p.mix_cuts.end(s) as usize,
             cm,
@@ -526,7 +580,7 @@ impl StageWiseGpu {
         encode_softmax(
             ctx,
             enc,
-            1,
+            n,
             p.classes,
             &a.logits[s],
             &a.probs,
@@ -551,7 +605,7 @@ impl StageWiseGpu {
         let mut per_exit = Vec::with_capacity(stages);
         for s in 0..stages {
             let mut enc = ctx.encoder();
-            self.encode_stage(ctx, &mut enc, s)?;
+            self.encode_stage(ctx, &mut enc, s, &self.act, 1)?;
             ctx.submit(enc);
             let confidence = ctx.read_f32(&self.act.confidence).await?[0];
             let class_index = ctx.read_u32(&self.act.class).await?[0] as usize;
@@ -574,4 +628,97 @@ impl StageWiseGpu {
         }
         Err(Error::config("stages", "a subnet has at least one stage"))
     }
+    /// Classifies a batch of images (each `[3, R, R]`), each leaving at its own exit: stage s
+    /// runs on the images no earlier exit was confident about. Same decisions as [`classify`]
+    /// one image at a time.
+    ///
+    /// [`classify`]: Self::classify
+    pub async fn classify_batch(
+        &self,
+        ctx: &GpuContext,
+        images: &[Vec<f32>],
+        thresholds: &[f32],
+    ) -> Result<Vec<Decision>> {
+        for image in images {
+            check_input(image, thresholds, &self.plan)?;
+        }
+        let mut decisions = Vec::with_capacity(images.len());
+        for chunk in images.chunks(GPU_MAX_BATCH) {
+            decisions.extend(self.classify_chunk(ctx, chunk, thresholds).await?);
+        }
+        Ok(decisions)
+    }
+
+    async fn classify_chunk(
+        &self,
+        ctx: &GpuContext,
+        images: &[Vec<f32>],
+        thresholds: &[f32],
+    ) -> Result<Vec<Decision>> {
+        let (stages, classes) = (self.plan.stages, self.plan.classes);
+        let act = Activations::new(ctx, &self.plan, images.len());
+        let scratch = ctx.storage(
+            "pack scratch",
+            act.state()
+                .map(|b| b.size() as usize / 4)
+                .max()
+                .unwrap_or(1),
+        );
+        ctx.queue
+            .write_buffer(&act.image, 0, bytemuck::cast_slice(&images.concat()));
+        let mut per_exit: Vec<Vec<ExitOutput>> = vec![Vec::new(); images.len()];
+        let mut decisions: Vec<Option<Decision>> = vec![None; images.len()];
+        // Image index of each occupied slot, in slot order.
+        let mut inside: Vec<usize> = (0..images.len()).collect();
+        for s in 0..stages {
+            let n = inside.len();
+            let mut enc = ctx.encoder();
+            self.encode_stage(ctx, &mut enc, s, &act, n)?;
+            ctx.submit(enc);
+            let confidence = ctx.read_f32(&act.confidence).await?;
+            let class = ctx.read_u32(&act.class).await?;
+            let threshold = thresholds.get(s).copied().unwrap_or(f32::NEG_INFINITY);
+            let mut stay = Vec::with_capacity(n);
+            let mut logits = None;
+            for (slot, &image) in inside.iter().enumerate() {
+                let out = ExitOutput {
+                    confidence: confidence[slot],
+                    class_index: class[slot] as usize,
+                };
+                per_exit[image].push(out.clone());
+                if out.confidence > threshold || s + 1 == stages {
+                    if logits.is_none() {
+                        logits = Some(ctx.read_f32(&act.logits[s]).await?);
+                    }
+                    let all = logits.as_deref().unwrap_or_default();
+                    decisions[image] = Some(Decision {
+                        class_index: out.class_index,
+                        confidence: out.confidence,
+                        exit: s + 1,
+                        macs: self.cum_macs[s],
+                        per_exit: std::mem::take(&mut per_exit[image]),
+                        logits: all[slot * classes..][..classes].to_vec(),
+                    });
+                } else {
+                    stay.push(slot);
+                }
+            }
+            if stay.is_empty() {
+                break;
+            }
+            if stay.len() < n {
+                let mut enc = ctx.encoder();
+                act.pack(&mut enc, &stay, &scratch);
+                ctx.submit(enc);
+                inside = stay.iter().map(|&slot| inside[slot]).collect();
+            }
+        }
+        decisions
+            .into_iter()
+            .map(|d| d.ok_or_else(|| Error::config("stages", "an image took no exit")))
+            .collect()
+    }
 }
+
+/// Images per GPU pass of [`StageWiseGpu::classify_batch`]; longer batches run in chunks.
+pub const GPU_MAX_BATCH: usize = 64;

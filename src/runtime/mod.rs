@@ -8,7 +8,7 @@ mod preprocess;
 pub mod thresholds;
 
 pub use cpu::StageWiseCpu;
-pub use gpu::StageWiseGpu;
+pub use gpu::{StageWiseGpu, GPU_MAX_BATCH};
 pub use preprocess::{preprocess, MAX_SIDE};
 
 use serde::Serialize;
