@@ -251,3 +251,78 @@ fn sigkill_then_resume_then_eval() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("error:"));
 }
+
+/// `--alone` trains one subnet by itself (the baseline of the "subnet of the supernet vs the
+/// same subnet trained alone" comparison), and an impossible subnet is an error naming the
+/// field.
+#[test]
+fn alone_trains_one_subnet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut rng = SmallRng::seed_from_u64(5);
+    write_idx(&data, "train", 200, &mut rng);
+    write_idx(&data, "t10k", 40, &mut rng);
+    let mut cfg = config();
+    cfg["phases"] = serde_json::json!([{"phase": "full", "steps": 5, "lr": 3e-3}]);
+    let cfg_path = tmp.path().join("config.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let preset = enas4d::space::Preset::tiny(3, 10).unwrap();
+    let subnet = enas4d::space::SubnetConfig::random(&preset, &mut rng);
+    let subnet_path = tmp.path().join("subnet.json");
+    std::fs::write(&subnet_path, serde_json::to_string(&subnet).unwrap()).unwrap();
+    let train = |subnet: &Path, out: &Path| {
+        Command::new(BIN)
+            .args(["train", "--quiet", "--device", "cpu", "--config"])
+            .arg(&cfg_path)
+            .arg("--alone")
+            .arg(subnet)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out = tmp.path().join("alone");
+    let o = train(&subnet_path, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(logged_steps(&out), (1..=5).collect::<Vec<_>>());
+    let evals: Vec<serde_json::Value> = std::fs::read_to_string(out.join("eval.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evals.len(), 1, "{evals:?}");
+    assert_eq!(evals[0]["subnet"], "alone");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["alone"], serde_json::to_value(&subnet).unwrap());
+
+    let eval = Command::new(BIN)
+        .args(["eval", "--json", "--split", "test", "--model"])
+        .arg(out.join("supernet.bin"))
+        .arg("--config")
+        .arg(&subnet_path)
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+
+    let mut bad = serde_json::to_value(&subnet).unwrap();
+    bad["kernel"][0][0] = serde_json::json!(4);
+    let bad_path = tmp.path().join("bad.json");
+    std::fs::write(&bad_path, bad.to_string()).unwrap();
+    let o = train(&bad_path, &tmp.path().join("bad"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("kernel"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -31,6 +31,11 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Train only this subnet (a JSON `SubnetConfig`) alone, without the sandwich and
+    /// distillation: the baseline a subnet of the supernet is compared with. Evaluate it with
+    /// `enas4d eval --config`.
+    #[arg(long)]
+    alone: Option<PathBuf>,
     /// Start from a trained supernet's weights (warm start) instead of random ones.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
@@ -61,6 +66,11 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     }
     if let Some(batch) = args.batch {
         config.batch = batch;
+    }
+    if let Some(path) = &args.alone {
+        let subnet = serde_json::from_str(&std::fs::read_to_string(path)?)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        config.alone = Some(subnet);
     }
     config.validate()?;
     let out = args

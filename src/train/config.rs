@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::space::SubnetConfig;
 
 /// A progressive-shrinking phase: which dimensions are elastic (resolution always is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,10 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Seed of everything random.
     pub seed: u64,
+    /// Train this one subnet alone (no sandwich, no distillation, no channel sorting) instead
+    /// of the supernet: the baseline a subnet of the supernet is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alone: Option<SubnetConfig>,
 }
 
 impl TrainConfig {
@@ -112,6 +117,7 @@ impl TrainConfig {
             bn_images: if name == "quick" { 1000 } else { 2000 },
             checkpoint_every: every,
             seed: 1,
+            alone: None,
         })
     }
 

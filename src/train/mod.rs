@@ -103,8 +103,8 @@ fn batch_accuracy(logits: &Tensor<2>, labels: &[u32]) -> Result<f64> {
     Ok(hits as f64 / labels.len().max(1) as f64)
 }
 
-/// The summed loss of one step's sandwich (largest, smallest, random subnets of `phase`) on
-/// the images `idx`, its value, and the largest subnet's exit logits.
+/// The summed loss of one step's sandwich (largest, smallest, random subnets of `phase`; or
+/// the `alone` subnet) on the images `idx`, its value, and the largest subnet's exit logits.
 #[allow(clippy::too_many_arguments)]
 fn sandwich_loss(
     net: &Supernet,
@@ -121,15 +121,25 @@ fn sandwich_loss(
     let mut rng = SmallRng::seed_from_u64(derive_seed(config.seed, 2, step as u64));
     ad.seed(derive_seed(config.seed, 3, step as u64));
     let targets = smoothed_targets(labels, preset.classes, config.label_smoothing, ad);
-    let mut picks = vec![Pick::Largest, Pick::Smallest];
-    picks.extend(std::iter::repeat_n(Pick::Random, config.random_subnets));
+    let subnets: Vec<(Pick, SubnetConfig)> = match &config.alone {
+        Some(alone) => vec![(Pick::Largest, alone.clone())],
+        None => {
+            let mut picks = vec![Pick::Largest, Pick::Smallest];
+            picks.extend(std::iter::repeat_n(Pick::Random, config.random_subnets));
+            picks
+                .into_iter()
+                .map(|pick| (pick, sample(preset, phase, pick, &mut rng)))
+                .collect()
+        }
+    };
     let aug_seed = derive_seed(config.seed, 4, step as u64);
     let augment = Augment::default();
     let mut teacher: Option<Tensor<2>> = None;
     let mut loss_sum: Option<Tensor<1>> = None;
     let mut largest_exits = Vec::new();
-    for pick in picks {
-        let subnet = sample(preset, phase, pick, &mut rng);
+    // With `alone` the one subnet plays the largest's part: it reports the batch accuracy,
+    // and nothing is left to distil into.
+    for (pick, subnet) in subnets {
         let plan = Plan::new(preset, &subnet)?;
         // The same crops and flips for every subnet of the step.
         let mut aug_rng = SmallRng::seed_from_u64(aug_seed);
@@ -207,20 +217,29 @@ pub fn probe_step_time(
     Ok(t0.elapsed().as_secs_f64() / steps.max(1) as f64)
 }
 
-/// Evaluates the largest and smallest subnets of `phase` on `val` after BN re-estimation.
+/// Evaluates the largest and smallest subnets of `phase` (or the `alone` subnet) on `val`
+/// after BN re-estimation.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_phase(
     net: &Supernet,
     preset: &Preset,
     phase: Phase,
+    alone: Option<&SubnetConfig>,
     train: &Dataset,
     val: &Dataset,
     bn_images: usize,
     device: &Device,
 ) -> Result<Vec<(String, SubnetConfig, Vec<f64>)>> {
     let mut rng = SmallRng::seed_from_u64(0);
+    let subnets = match alone {
+        Some(config) => vec![("alone", config.clone())],
+        None => [("largest", Pick::Largest), ("smallest", Pick::Smallest)]
+            .into_iter()
+            .map(|(name, pick)| (name, sample(preset, phase, pick, &mut rng)))
+            .collect(),
+    };
     let mut out = Vec::new();
-    for (name, pick) in [("largest", Pick::Largest), ("smallest", Pick::Smallest)] {
-        let config = sample(preset, phase, pick, &mut rng);
+    for (name, config) in subnets {
         let plan = Plan::new(preset, &config)?;
         let stats = calibrate(net, &plan, train, bn_images, device)?;
         let records = exit_records(net, &plan, &stats, val, device)?;
@@ -285,6 +304,9 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         (config, preset, net, None, 0, 0.0, Vec::new())
     };
     config.validate()?;
+    if let Some(alone) = &config.alone {
+        alone.validate(&preset)?;
+    }
     devices.push(opts.device_name.clone());
     let (train, val) = train_all.split_validation(config.val_size, config.seed)?;
     let mut log = TrainLog::open(&opts.out_dir, config.stages, start)?;
@@ -348,7 +370,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
             b.set_position(in_phase as u64);
             bar = Some((phase_index, b));
         }
-        if spec.phase == Phase::Expand && in_phase == 0 {
+        if spec.phase == Phase::Expand && in_phase == 0 && config.alone.is_none() {
             // Sort middle channels by importance before widths become elastic (DESIGN §1).
             net = sort_channels(net)?;
             optim = new_optim();
@@ -399,6 +421,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
                 &inner,
                 &preset,
                 spec.phase,
+                config.alone.as_ref(),
                 &train,
                 &val,
                 config.bn_images,
