@@ -642,8 +642,15 @@ impl StageWiseGpu {
         for image in images {
             check_input(image, thresholds, &self.plan)?;
         }
+        // Images per pass: at most GPU_MAX_BATCH, and every activation buffer within the
+        // device's largest storage binding.
+        let limit = ctx.adapter().limits.max_storage_buffer_binding_size;
+        let per_image = self.act.state().map(|b| b.size()).max().unwrap_or(1);
+        let pass = usize::try_from(limit / per_image.max(1))
+            .unwrap_or(usize::MAX)
+            .clamp(1, GPU_MAX_BATCH);
         let mut decisions = Vec::with_capacity(images.len());
-        for chunk in images.chunks(GPU_MAX_BATCH) {
+        for chunk in images.chunks(pass) {
             decisions.extend(self.classify_chunk(ctx, chunk, thresholds).await?);
         }
         Ok(decisions)
@@ -720,5 +727,6 @@ impl StageWiseGpu {
     }
 }
 
-/// Images per GPU pass of [`StageWiseGpu::classify_batch`]; longer batches run in chunks.
+/// Most images per GPU pass of [`StageWiseGpu::classify_batch`] (fewer where an activation
+/// buffer would outgrow the device's storage binding limit); longer batches run in chunks.
 pub const GPU_MAX_BATCH: usize = 64;
