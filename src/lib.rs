@@ -33,6 +33,8 @@ pub mod elastic;
 pub mod error;
 pub mod format;
 pub mod gpu;
+#[cfg(not(target_arch = "wasm32"))]
+mod matmul;
 pub mod net;
 pub mod ops;
 pub mod runtime;

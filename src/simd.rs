@@ -1,7 +1,7 @@
 //! The two inner loops of the CPU kernels, written so that they vectorize: with AVX2 on x86-64
 //! CPUs that have it (chosen at run time), with SIMD128 in wasm builds that enable it, plain
-//! elsewhere. No fused multiply-add and a fixed summation order, so every build computes the
-//! same bits: the browser's CPU path agrees exactly with the native one.
+//! elsewhere. No fused multiply-add and a fixed summation order, so the AVX2 and plain loops
+//! compute the same bits.
 
 /// `y[i] += a · x[i]` over the shorter length.
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {

@@ -1,6 +1,7 @@
 //! The stage-wise pass on the CPU, one image at a time (`[C, H, W]`), natively and in wasm:
-//! f32 convolutions whose inner loops vectorize ([`crate::simd`]: AVX2 natively where the CPU
-//! has it, SIMD128 in the wasm build), the depthwise conv phase-split ([`PlaneConv`]). Checked
+//! f32 convolutions, the 1×1 convs on the `gemm` crate natively and on SIMD128 row updates in
+//! wasm ([`crate::simd`]), the depthwise conv phase-split ([`PlaneConv`], vectorized the same
+//! way). A batch spreads its images over threads natively. Checked
 //! against the f64 reference ([`crate::net::forward_reference`]) by `tests/runtime.rs`; the GPU
 //! runtime is checked against it image by image.
 
@@ -12,7 +13,9 @@ use crate::net::NetWeights;
 use crate::ops::dw_plane::{PlaneConv, Scratch};
 use crate::ops::mbconv::DW_STRIDE;
 use crate::ops::Activation;
-use crate::simd::{axpy, dot};
+#[cfg(target_arch = "wasm32")]
+use crate::simd::axpy;
+use crate::simd::dot;
 use crate::space::{count, Plan, Preset, SubnetConfig};
 
 /// A subnet ready to classify stage by stage on the CPU.
@@ -35,26 +38,49 @@ struct Pointwise<'a> {
 impl Pointwise<'_> {
     fn run(&self, x: &[f32], rows: Range<usize>, lim: usize, y: &mut [f32], res: Option<&[f32]>) {
         let p_n = self.pixels;
-        for o in rows {
+        let (cin, first) = (self.in_channels, rows.start);
+        let out = &mut y[first * p_n..rows.end * p_n];
+        if p_n == 1 {
+            for (o, v) in rows.clone().zip(out.iter_mut()) {
+                *v = dot(&self.w[o * cin..o * cin + lim], &x[..lim]);
+            }
+        } else {
+            product(&self.w[first * cin..], cin, rows.len(), lim, x, p_n, out);
+        }
+        for (o, yo) in rows.zip(out.chunks_exact_mut(p_n)) {
             let (scale, shift) = (
                 f64::from(self.affine[o]),
                 f64::from(self.affine[self.out_channels + o]),
             );
-            let w = &self.w[o * self.in_channels..o * self.in_channels + lim];
-            let yo = &mut y[o * p_n..(o + 1) * p_n];
-            if p_n == 1 {
-                yo[0] = dot(w, &x[..lim]);
-            } else {
-                yo.fill(0.0);
-                for (k, &wv) in w.iter().enumerate() {
-                    axpy(yo, wv, &x[k * p_n..(k + 1) * p_n]);
-                }
-            }
             let r = res.map(|r| &r[o * p_n..(o + 1) * p_n]);
             for (p, v) in yo.iter_mut().enumerate() {
                 *v = (self.act.apply(f64::from(*v) * scale + shift)
                     + r.map_or(0.0, |r| f64::from(r[p]))) as f32;
             }
+        }
+    }
+}
+
+/// `y[rows × p] = w[rows × lim] · x[lim × p]`, `w`'s rows `ld` apart: the `gemm` crate natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn product(w: &[f32], ld: usize, rows: usize, lim: usize, x: &[f32], p: usize, y: &mut [f32]) {
+    use crate::matmul::{matmul, View};
+    matmul(
+        y,
+        p,
+        false,
+        View::block(w, 0, rows, lim, ld),
+        View::block(x, 0, lim, p, p),
+    );
+}
+
+/// `y[rows × p] = w[rows × lim] · x[lim × p]`, `w`'s rows `ld` apart: SIMD128 row updates in wasm.
+#[cfg(target_arch = "wasm32")]
+fn product(w: &[f32], ld: usize, rows: usize, lim: usize, x: &[f32], p: usize, y: &mut [f32]) {
+    for (r, yr) in y.chunks_exact_mut(p).take(rows).enumerate() {
+        yr.fill(0.0);
+        for (k, &wv) in w[r * ld..r * ld + lim].iter().enumerate() {
+            axpy(yr, wv, &x[k * p..(k + 1) * p]);
         }
     }
 }
