@@ -309,6 +309,16 @@ fn gather_planes(planes: Planes, size: usize, x: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+fn planes_case(planes: Planes, size: usize) -> String {
+    format!(
+        "B{} rows{}..{}/{} size{size}",
+        planes.batch,
+        planes.offset,
+        planes.offset + planes.len,
+        planes.total
+    )
+}
+
 async fn check_pool(
     ctx: &GpuContext,
     rng: &mut SmallRng,
@@ -326,13 +336,7 @@ async fn check_pool(
     let got = gather_planes(planes, 1, &ctx.read_f32(&y).await?);
     Ok(row(
         "pool",
-        format!(
-            "B{} rows{}..{}/{} size{size}",
-            planes.batch,
-            planes.offset,
-            planes.offset + planes.len,
-            planes.total
-        ),
+        planes_case(planes, size),
         max_rel_err(&got, &want),
         SUM_BOUND,
     ))
@@ -360,13 +364,7 @@ async fn check_se_scale(
     let got = gather_planes(planes, size, &ctx.read_f32(&y).await?);
     Ok(row(
         "se_scale",
-        format!(
-            "B{} rows{}..{}/{} size{size}",
-            planes.batch,
-            planes.offset,
-            planes.offset + planes.len,
-            planes.total
-        ),
+        planes_case(planes, size),
         max_rel_err(&got, &want),
         ELEMENTWISE_BOUND,
     ))
