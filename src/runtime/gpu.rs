@@ -598,36 +598,13 @@ impl StageWiseGpu {
         image: &[f32],
         thresholds: &[f32],
     ) -> Result<Decision> {
-        let stages = self.plan.stages;
         check_input(image, thresholds, &self.plan)?;
-        ctx.queue
-            .write_buffer(&self.act.image, 0, bytemuck::cast_slice(image));
-        let mut per_exit = Vec::with_capacity(stages);
-        for s in 0..stages {
-            let mut enc = ctx.encoder();
-            self.encode_stage(ctx, &mut enc, s, &self.act, 1)?;
-            ctx.submit(enc);
-            let confidence = ctx.read_f32(&self.act.confidence).await?[0];
-            let class_index = ctx.read_u32(&self.act.class).await?[0] as usize;
-            per_exit.push(ExitOutput {
-                confidence,
-                class_index,
-            });
-            let threshold = thresholds.get(s).copied().unwrap_or(f32::NEG_INFINITY);
-            if confidence > threshold || s + 1 == stages {
-                let logits = ctx.read_f32(&self.act.logits[s]).await?;
-                return Ok(Decision {
-                    class_index,
-                    confidence,
-                    exit: s + 1,
-                    macs: self.cum_macs[s],
-                    per_exit,
-                    logits,
-                });
-            }
-        }
-        Err(Error::config("stages", "a subnet has at least one stage"))
+        let mut decisions = self.run(ctx, &self.act, &[image], thresholds).await?;
+        decisions
+            .pop()
+            .ok_or_else(|| Error::config("stages", "a subnet has at least one stage"))
     }
+
     /// Classifies a batch of images (each `[3, R, R]`), each leaving at its own exit: stage s
     /// runs on the images no earlier exit was confident about. Same decisions as [`classify`]
     /// one image at a time.
@@ -651,26 +628,25 @@ impl StageWiseGpu {
             .clamp(1, GPU_MAX_BATCH);
         let mut decisions = Vec::with_capacity(images.len());
         for chunk in images.chunks(pass) {
-            decisions.extend(self.classify_chunk(ctx, chunk, thresholds).await?);
+            let act = Activations::new(ctx, &self.plan, chunk.len());
+            let chunk: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
+            decisions.extend(self.run(ctx, &act, &chunk, thresholds).await?);
         }
         Ok(decisions)
     }
 
-    async fn classify_chunk(
+    /// Runs checked `images` (at most `act`'s capacity) stage by stage, each leaving at its
+    /// own exit.
+    async fn run(
         &self,
         ctx: &GpuContext,
-        images: &[Vec<f32>],
+        act: &Activations,
+        images: &[&[f32]],
         thresholds: &[f32],
     ) -> Result<Vec<Decision>> {
         let (stages, classes) = (self.plan.stages, self.plan.classes);
-        let act = Activations::new(ctx, &self.plan, images.len());
-        let scratch = ctx.storage(
-            "pack scratch",
-            act.state()
-                .map(|b| b.size() as usize / 4)
-                .max()
-                .unwrap_or(1),
-        );
+        // Created on the first packing (never for a single image).
+        let mut scratch: Option<wgpu::Buffer> = None;
         ctx.queue
             .write_buffer(&act.image, 0, bytemuck::cast_slice(&images.concat()));
         let mut per_exit: Vec<Vec<ExitOutput>> = vec![Vec::new(); images.len()];
@@ -680,7 +656,7 @@ impl StageWiseGpu {
         for s in 0..stages {
             let n = inside.len();
             let mut enc = ctx.encoder();
-            self.encode_stage(ctx, &mut enc, s, &act, n)?;
+            self.encode_stage(ctx, &mut enc, s, act, n)?;
             ctx.submit(enc);
             let confidence = ctx.read_f32(&act.confidence).await?;
             let class = ctx.read_u32(&act.class).await?;
@@ -715,7 +691,11 @@ impl StageWiseGpu {
             }
             if stay.len() < n {
                 let mut enc = ctx.encoder();
-                act.pack(&mut enc, &stay, &scratch);
+                let scratch = scratch.get_or_insert_with(|| {
+                    let largest = act.state().map(|b| b.size() as usize / 4).max();
+                    ctx.storage("pack scratch", largest.unwrap_or(1))
+                });
+                act.pack(&mut enc, &stay, scratch);
                 ctx.submit(enc);
                 inside = stay.iter().map(|&slot| inside[slot]).collect();
             }
