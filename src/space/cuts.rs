@@ -4,6 +4,8 @@
 //! `c_0 = 0`, `c_S = C`, and for s = 1 … S−1
 //! `c_s = min(max(4·⌊p_s·C/4 + ½⌋, c_{s−1} + 4), 4·⌊(C − 4(S−s))/4⌋)`.
 
+use serde::Serialize;
+
 use crate::error::{Error, Result};
 
 /// The allowed cut fractions `p_s`.
@@ -13,8 +15,8 @@ pub const CUT_FRACTIONS: [f64; 5] = [0.25, 0.375, 0.5, 0.625, 0.75];
 pub const MAX_STAGES: usize = 4;
 
 /// Cut points `[c_0 = 0, c_1, …, c_S = C]` of one channel axis; stage s (1-based) owns
-/// channels `c_{s−1} .. c_s`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// channels `c_{s−1} .. c_s`. Serializes as the list of points.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StageCuts(Vec<u32>);
 
 impl StageCuts {

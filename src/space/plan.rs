@@ -1,6 +1,8 @@
 //! The layer plan of a subnet: every layer's stage cuts, sizes and choices, derived from the
-//! preset and the config alone. The MACs counter, the reference network and (later) the
-//! supernet and the runtime all walk this one plan.
+//! preset and the config alone. The MACs counter, the reference network, the supernet and the
+//! runtime all walk this one plan; it serializes to JSON for tools outside the crate.
+
+use serde::Serialize;
 
 use super::preset::{make_divisible, se_reduced, Preset};
 use super::subnet::SubnetConfig;
@@ -9,7 +11,7 @@ use super::{stage_cuts, StageCuts};
 use crate::error::Result;
 
 /// One MBConv block of the subnet.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BlockPlan {
     /// Input channel cuts.
     pub in_cuts: StageCuts,
@@ -48,7 +50,7 @@ impl BlockPlan {
 }
 
 /// Every layer of a subnet, in execution order.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
     /// Stages S.
     pub stages: usize,
@@ -142,5 +144,35 @@ impl Plan {
     /// Channels of the last block's output.
     pub fn last_cuts(&self) -> &StageCuts {
         self.blocks.last().map_or(&self.stem_cuts, |b| &b.out_cuts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `examples/torch_train_step.py` reads these fields; cuts serialize as their points.
+    #[test]
+    fn should_serialize_the_fields_outside_tools_read() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let plan = Plan::new(&preset, &SubnetConfig::smallest(&preset)).unwrap();
+        let v = serde_json::to_value(&plan).unwrap();
+        let points = |c: &StageCuts| serde_json::to_value(c.points()).unwrap();
+        assert_eq!(v["stem_cuts"], points(&plan.stem_cuts));
+        assert_eq!(v["mix_cuts"], points(&plan.mix_cuts));
+        assert_eq!(v["resolution"], plan.resolution);
+        assert_eq!(v["stages"], 3);
+        let blocks = v["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), plan.blocks.len());
+        for (j, b) in blocks.iter().zip(&plan.blocks) {
+            assert_eq!(j["mid_cuts"], points(&b.mid_cuts));
+            assert_eq!(j["kernels"], serde_json::to_value(&b.kernels).unwrap());
+            assert_eq!(j["active"], serde_json::to_value(&b.active).unwrap());
+            assert_eq!(j["act"], serde_json::to_value(b.act).unwrap());
+            assert_eq!(j["se_cuts"].is_null(), b.se_cuts.is_none());
+            for key in ["in_cuts", "out_cuts", "expand", "stride", "size"] {
+                assert!(!j[key].is_null(), "missing {key}");
+            }
+        }
     }
 }
