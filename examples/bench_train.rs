@@ -13,8 +13,11 @@
 //!
 //! The `pytorch` rows run the same layers, masks and step in PyTorch on its CPU backend
 //! (`examples/torch_train_step.py`, given the subnet's `Plan` as JSON), written the way a
-//! PyTorch user would: masked dense 1×1 convs, so it too computes the zero blocks. They need
-//! `--python` (default `python3`) to import `torch`; without it the table says so and goes on.
+//! PyTorch user would: masked dense 1×1 convs, so it too computes the zero blocks. Before
+//! timing, the port loads the shipped supernet's weights for the subnet and must reproduce this
+//! crate's logits of every exit on random images (relative error ≤ [`TORCH_BOUND`]), so the
+//! rows compare the same computation. They need `--python` (default `python3`) to import
+//! `torch`; without it the table says so and goes on.
 
 use std::time::Instant;
 
@@ -22,9 +25,13 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
 use enas4d::space::{count, Plan, Preset, SubnetConfig};
 use enas4d::supernet::{forward, BnMode, MaskCache, PassOptions, Supernet};
-use enas4d::train::{multi_exit_loss, parse_device, smoothed_targets};
+use enas4d::train::{checkpoint, multi_exit_loss, parse_device, smoothed_targets};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+/// Largest relative logit error (to the largest |logit|) allowed between the PyTorch port and
+/// this crate: both f32, through ~60 layers with batch statistics.
+const TORCH_BOUND: f64 = 1e-3;
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -38,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (device, name) = parse_device(&arg("--device", "cpu"))?;
     let batch: usize = arg("--batch", "64").parse()?;
     let steps: usize = arg("--steps", "5").parse()?;
-    let ad = device.autodiff();
+    let ad = device.clone().autodiff();
     let preset = Preset::tiny(3, 10)?;
     let mut rng = SmallRng::seed_from_u64(7);
     let subnets = [
@@ -61,6 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let python = arg("--python", "python3");
     let mut torch_ok = ops.contains(&"pytorch");
+    let dir = std::env::temp_dir().join(format!("enas4d-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut worst = 0.0f64;
     for (label, config) in &subnets {
         let plan = Plan::new(&preset, config)?;
         let macs = *count(&preset, config)?.cum_macs.last().unwrap_or(&0);
@@ -83,13 +93,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         if torch_ok {
-            match torch_step(&python, &plan, batch, steps) {
-                Ok(s) => row("pytorch", s),
+            let check = dir.join("check.safetensors");
+            write_check(&device, &preset, &plan, 8, &mut rng, &check)?;
+            match torch_step(&python, &plan, batch, steps, &check) {
+                Ok((s, err)) => {
+                    row("pytorch", s);
+                    worst = worst.max(err);
+                }
                 Err(e) => {
                     println!("pytorch: skipped ({e})");
                     torch_ok = false;
                 }
             }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if torch_ok {
+        println!("pytorch port vs this crate: largest relative logit error {worst:.1e} (bound {TORCH_BOUND:.0e})");
+        if worst > TORCH_BOUND {
+            return Err("the PyTorch port does not compute this crate's subnet".into());
         }
     }
     Ok(())
@@ -104,7 +126,7 @@ fn burn_step(
     steps: usize,
     composed: bool,
     rng: &mut SmallRng,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> BoxResult<f64> {
     let mut net = Supernet::new(preset, ad, 1)?;
     let mut optim = AdamWConfig::new().init();
     let mut masks = MaskCache::new(ad);
@@ -134,30 +156,184 @@ fn burn_step(
     Ok(t0.elapsed().as_secs_f64() / steps as f64)
 }
 
-/// Seconds per training step of `plan` in PyTorch, through `examples/torch_train_step.py`.
-fn torch_step(python: &str, plan: &Plan, batch: usize, steps: usize) -> Result<f64, String> {
-    let dir = std::env::temp_dir().join(format!("enas4d-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let plan_path = dir.join("plan.json");
-    let json = serde_json::to_string(plan).map_err(|e| e.to_string())?;
-    std::fs::write(&plan_path, json).map_err(|e| e.to_string())?;
+type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A tensor's values and shape.
+type Flat = (Vec<f32>, Vec<usize>);
+
+fn flat<const D: usize>(t: Tensor<D>) -> BoxResult<Flat> {
+    let shape = t.dims().to_vec();
+    let v = t
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    Ok((v, shape))
+}
+
+/// Writes what the PyTorch port is checked against: the shipped S = 3 supernet's trained
+/// weights for `plan` (a fresh one's zero-initialised BN scales would hide gating mistakes),
+/// named as the port's parameters; `batch` random images; this crate's logits of every exit on
+/// them (batch statistics, no dropout).
+fn write_check(
+    device: &burn::tensor::Device,
+    preset: &Preset,
+    plan: &Plan,
+    batch: usize,
+    rng: &mut SmallRng,
+    path: &std::path::Path,
+) -> BoxResult<()> {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/models/tiny-s3/supernet.bin");
+    let ckpt = checkpoint::load(std::path::Path::new(shipped), device)?;
+    if &ckpt.header.preset != preset {
+        return Err(format!("{shipped} is not the tiny S = 3 supernet").into());
+    }
+    let net = ckpt.net;
+    let mut t: Vec<(String, Flat)> = Vec::new();
+    let conv = |t: &mut Vec<_>, name: &str, p: &enas4d::supernet::ConvBn, o: usize, i: usize| {
+        let (v, _) = flat(p.weight.val().slice([0..o, 0..i]))?;
+        t.push((format!("{name}.weight"), (v, vec![o, i, 1, 1])));
+        t.push((
+            format!("{name}.bn.weight"),
+            flat(p.bn.gamma.val().slice(0..o))?,
+        ));
+        t.push((
+            format!("{name}.bn.bias"),
+            flat(p.bn.beta.val().slice(0..o))?,
+        ));
+        BoxResult::Ok(())
+    };
+    let c0 = plan.stem_cuts.width() as usize;
+    t.push(("stem.weight".into(), flat(net.stem.val().slice(0..c0))?));
+    t.push((
+        "stem_bn.weight".into(),
+        flat(net.stem_bn.gamma.val().slice(0..c0))?,
+    ));
+    t.push((
+        "stem_bn.bias".into(),
+        flat(net.stem_bn.beta.val().slice(0..c0))?,
+    ));
+    for (j, b) in plan.blocks.iter().enumerate() {
+        let p = &net.blocks[b.elastic_index.map_or(0, |i| i + 1)];
+        let (i, mid, o) = (
+            b.in_cuts.width() as usize,
+            b.mid_cuts.width() as usize,
+            b.out_cuts.width() as usize,
+        );
+        let n = format!("blocks.{j}");
+        if let (Some(e), true) = (&p.expand, b.expand) {
+            conv(&mut t, &format!("{n}.expand"), e, mid, i)?;
+        }
+        t.push((format!("{n}.dw"), flat(p.dw.val().slice(0..mid))?));
+        t.push((format!("{n}.m25"), flat(p.m25.val())?));
+        t.push((format!("{n}.m9"), flat(p.m9.val())?));
+        t.push((
+            format!("{n}.dw_bn.weight"),
+            flat(p.dw_bn.gamma.val().slice(0..mid))?,
+        ));
+        t.push((
+            format!("{n}.dw_bn.bias"),
+            flat(p.dw_bn.beta.val().slice(0..mid))?,
+        ));
+        if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
+            let r = rc.width() as usize;
+            t.push((
+                format!("{n}.se.reduce"),
+                flat(se.reduce.val().slice([0..r, 0..mid]))?,
+            ));
+            t.push((
+                format!("{n}.se.reduce_bias"),
+                flat(se.reduce_bias.val().slice(0..r))?,
+            ));
+            t.push((
+                format!("{n}.se.expand"),
+                flat(se.expand.val().slice([0..mid, 0..r]))?,
+            ));
+            t.push((
+                format!("{n}.se.expand_bias"),
+                flat(se.expand_bias.val().slice(0..mid))?,
+            ));
+        }
+        conv(&mut t, &format!("{n}.project"), &p.project, o, mid)?;
+    }
+    let (f, last) = (
+        plan.final_cuts.width() as usize,
+        plan.last_cuts().width() as usize,
+    );
+    conv(&mut t, "final_expand", &net.final_expand, f, last)?;
+    let m = plan.mix_cuts.width() as usize;
+    t.push((
+        "mix".into(),
+        flat(net.feature_mix.val().slice([0..m, 0..f]))?,
+    ));
+    for s in 0..plan.stages {
+        let (c, head) = (plan.mix_cuts.end(s) as usize, &net.classifiers[s]);
+        let w = head.weight.val().slice([0..plan.classes, 0..c]);
+        t.push((format!("heads.{s}.weight"), flat(w)?));
+        t.push((format!("heads.{s}.bias"), flat(head.bias.val())?));
+    }
+    let r = plan.resolution;
+    let images: Vec<f32> = (0..batch * 3 * r * r)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let x = Tensor::from_data(TensorData::new(images.clone(), [batch, 3, r, r]), device);
+    t.push(("images".into(), (images, vec![batch, 3, r, r])));
+    let opts = PassOptions {
+        bn: BnMode::Batch,
+        dropout: 0.0,
+        composed: false,
+    };
+    let mut masks = MaskCache::new(device);
+    for (s, l) in forward(&net, plan, x, &mut masks, opts)?
+        .into_iter()
+        .enumerate()
+    {
+        t.push((format!("logits.{s}"), flat(l)?));
+    }
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = t
+        .into_iter()
+        .map(|(n, (v, shape))| (n, bytemuck::cast_slice(&v).to_vec(), shape))
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, b, shape)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                .map(|v| (n.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    std::fs::write(path, safetensors::serialize(views, None)?)?;
+    Ok(())
+}
+
+/// Seconds per training step of `plan` in PyTorch through `examples/torch_train_step.py`,
+/// and the port's largest relative logit error against this crate on the `check` file.
+fn torch_step(
+    python: &str,
+    plan: &Plan,
+    batch: usize,
+    steps: usize,
+    check: &std::path::Path,
+) -> BoxResult<(f64, f64)> {
+    let plan_path = check.with_file_name("plan.json");
+    std::fs::write(&plan_path, serde_json::to_string(plan)?)?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/torch_train_step.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(&plan_path)
+        .arg("--check")
+        .arg(check)
         .args(["--batch", &batch.to_string(), "--steps", &steps.to_string()])
         .output()
         .map_err(|e| format!("{python}: {e}"))?;
-    let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().last().unwrap_or("no output");
-        return Err(format!("{python} failed: {last}"));
+        return Err(format!("{python} failed: {last}").into());
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("bad report: {e}"))?;
-    report["ms_per_step"]
-        .as_f64()
-        .map(|ms| ms / 1e3)
-        .ok_or_else(|| "the report has no ms_per_step".to_string())
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let field = |k: &str| {
+        report[k]
+            .as_f64()
+            .ok_or_else(|| format!("the report has no {k}"))
+    };
+    Ok((field("ms_per_step")? / 1e3, field("check_rel_err")?))
 }

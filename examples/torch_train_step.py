@@ -1,6 +1,6 @@
 """The training step of one enas4d subnet in PyTorch, for `bench_train`'s side-by-side column.
 
-    python3 examples/torch_train_step.py PLAN.json [--batch 64] [--steps 5]
+    python3 examples/torch_train_step.py PLAN.json [--batch 64] [--steps 5] [--check CHECK]
 
 PLAN.json is the subnet's layer plan as `bench_train` writes it (`enas4d::space::Plan`). The
 module below is the same all-exits pass as `src/supernet/forward.rs`, written the way a PyTorch
@@ -10,7 +10,12 @@ transform matrices), stage-causal SE, per-stage depth gating, batch norm on batc
 final expand, feature mix, dropout and one classifier per exit. A step is forward, the mean of
 the exits' label-smoothed cross entropies, backward and an AdamW update, on random images.
 
-Prints one JSON line: {"ms_per_step", "dense_macs", "threads", "torch"}.
+With --check (a safetensors file from `bench_train`: weights named as this module's
+parameters, images and the crate's logits of every exit), the module first loads those weights,
+runs the images with dropout off and reports the largest logit error relative to the largest
+|logit| as "check_rel_err"; the timed steps then start from those weights.
+
+Prints one JSON line: {"ms_per_step", "dense_macs", "threads", "torch"[, "check_rel_err"]}.
 """
 
 import argparse
@@ -201,17 +206,60 @@ class Subnet(nn.Module):
         return total
 
 
+def load_safetensors(path):
+    """Every F32 tensor of a safetensors file (no dependency beyond torch)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    body = memoryview(data)[8 + n :]
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        if t["dtype"] != "F32":
+            raise ValueError(f"{name}: dtype {t['dtype']}, expected F32")
+        a, b = t["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(body[a:b]), dtype=torch.float32).reshape(t["shape"])
+    return out
+
+
+def check(net, path):
+    """Largest |logit - crate's logit| / max |crate's logit| over every exit."""
+    tensors = load_safetensors(path)
+    images = tensors.pop("images")
+    expected = [tensors.pop(f"logits.{s}") for s in range(len(net.heads))]
+    params = dict(net.named_parameters())
+    missing = set(params) - set(tensors)
+    unknown = set(tensors) - set(params)
+    if missing or unknown:
+        raise ValueError(f"check file: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value.reshape(params[name].shape))
+        p = net.dropout.p
+        net.dropout.p = 0.0
+        got = net(images)
+        net.dropout.p = p
+    scale = max(e.abs().max().item() for e in expected)
+    return max((g - e).abs().max().item() for g, e in zip(got, expected)) / scale
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("plan")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--check")
     args = ap.parse_args()
     with open(args.plan) as f:
         plan = json.load(f)
     torch.manual_seed(7)
     net = Subnet(plan)
     net.train()
+    report = {}
+    if args.check:
+        report["check_rel_err"] = check(net, args.check)
     optim = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     r, classes = plan["resolution"], plan["classes"]
     images = torch.rand(args.batch, 3, r, r) * 2 - 1
@@ -226,16 +274,13 @@ def main():
         loss.backward()
         optim.step()
     ms = (time.perf_counter() - t0) / args.steps * 1e3
-    print(
-        json.dumps(
-            {
-                "ms_per_step": ms,
-                "dense_macs": net.dense_macs(),
-                "threads": torch.get_num_threads(),
-                "torch": torch.__version__,
-            }
-        )
+    report.update(
+        ms_per_step=ms,
+        dense_macs=net.dense_macs(),
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
     )
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
