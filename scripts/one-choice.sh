@@ -15,7 +15,7 @@ cd "$ENAS4D_ROOT"
 
 stages=3
 model=""
-split=val
+split="val"
 while [ $# -gt 0 ]; do
   case "$1" in
     --stages) stages="$2"; shift ;;
