@@ -189,29 +189,19 @@ fn write_check(
     }
     let net = ckpt.net;
     let mut t: Vec<(String, Flat)> = Vec::new();
+    let bn = |t: &mut Vec<_>, name: &str, p: &enas4d::supernet::Bn, c: usize| {
+        t.push((format!("{name}.weight"), flat(p.gamma.val().slice(0..c))?));
+        t.push((format!("{name}.bias"), flat(p.beta.val().slice(0..c))?));
+        BoxResult::Ok(())
+    };
     let conv = |t: &mut Vec<_>, name: &str, p: &enas4d::supernet::ConvBn, o: usize, i: usize| {
         let (v, _) = flat(p.weight.val().slice([0..o, 0..i]))?;
         t.push((format!("{name}.weight"), (v, vec![o, i, 1, 1])));
-        t.push((
-            format!("{name}.bn.weight"),
-            flat(p.bn.gamma.val().slice(0..o))?,
-        ));
-        t.push((
-            format!("{name}.bn.bias"),
-            flat(p.bn.beta.val().slice(0..o))?,
-        ));
-        BoxResult::Ok(())
+        bn(t, &format!("{name}.bn"), &p.bn, o)
     };
     let c0 = plan.stem_cuts.width() as usize;
     t.push(("stem.weight".into(), flat(net.stem.val().slice(0..c0))?));
-    t.push((
-        "stem_bn.weight".into(),
-        flat(net.stem_bn.gamma.val().slice(0..c0))?,
-    ));
-    t.push((
-        "stem_bn.bias".into(),
-        flat(net.stem_bn.beta.val().slice(0..c0))?,
-    ));
+    bn(&mut t, "stem_bn", &net.stem_bn, c0)?;
     for (j, b) in plan.blocks.iter().enumerate() {
         let p = &net.blocks[b.elastic_index.map_or(0, |i| i + 1)];
         let (i, mid, o) = (
@@ -226,14 +216,7 @@ fn write_check(
         t.push((format!("{n}.dw"), flat(p.dw.val().slice(0..mid))?));
         t.push((format!("{n}.m25"), flat(p.m25.val())?));
         t.push((format!("{n}.m9"), flat(p.m9.val())?));
-        t.push((
-            format!("{n}.dw_bn.weight"),
-            flat(p.dw_bn.gamma.val().slice(0..mid))?,
-        ));
-        t.push((
-            format!("{n}.dw_bn.bias"),
-            flat(p.dw_bn.beta.val().slice(0..mid))?,
-        ));
+        bn(&mut t, &format!("{n}.dw_bn"), &p.dw_bn, mid)?;
         if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
             let r = rc.width() as usize;
             t.push((
