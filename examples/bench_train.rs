@@ -219,22 +219,15 @@ fn write_check(
         bn(&mut t, &format!("{n}.dw_bn"), &p.dw_bn, mid)?;
         if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
             let r = rc.width() as usize;
-            t.push((
-                format!("{n}.se.reduce"),
-                flat(se.reduce.val().slice([0..r, 0..mid]))?,
-            ));
-            t.push((
-                format!("{n}.se.reduce_bias"),
-                flat(se.reduce_bias.val().slice(0..r))?,
-            ));
-            t.push((
-                format!("{n}.se.expand"),
-                flat(se.expand.val().slice([0..mid, 0..r]))?,
-            ));
-            t.push((
-                format!("{n}.se.expand_bias"),
-                flat(se.expand_bias.val().slice(0..mid))?,
-            ));
+            let se_tensors = [
+                ("reduce", flat(se.reduce.val().slice([0..r, 0..mid]))?),
+                ("reduce_bias", flat(se.reduce_bias.val().slice(0..r))?),
+                ("expand", flat(se.expand.val().slice([0..mid, 0..r]))?),
+                ("expand_bias", flat(se.expand_bias.val().slice(0..mid))?),
+            ];
+            for (k, v) in se_tensors {
+                t.push((format!("{n}.se.{k}"), v));
+            }
         }
         conv(&mut t, &format!("{n}.project"), &p.project, o, mid)?;
     }
