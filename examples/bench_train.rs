@@ -2,7 +2,7 @@
 //! backward and an AdamW step, on a burn device — the cost the training schedule is made of.
 //!
 //!   cargo run --release --example bench_train -- [--device cpu|gpu|lavapipe] [--batch 64] [--steps 5]
-//!     [--ops custom,composed,pytorch] [--python python3]
+//!     [--ops custom,composed,pytorch] [--python python3] [--torch-device cpu|cuda]
 //!
 //! Each subnet runs twice: with the elastic convolutions as this crate's custom ops
 //! (`enas4d::elastic`, the training path) and as compositions of plain burn ops (the
@@ -11,8 +11,8 @@
 //! GFLOP/s counts 6 × the stage-wise MACs (forward + backward) per image; the composed pass
 //! computes more (the zero blocks of the masks), so this is the rate that matters to a user.
 //!
-//! The `pytorch` rows run the same layers, masks and step in PyTorch on its CPU backend
-//! (`examples/torch_train_step.py`, given the subnet's `Plan` as JSON), written the way a
+//! The `pytorch` rows run the same layers, masks and step in PyTorch on `--torch-device`
+//! (default its CPU backend; `cuda` beside a GPU run) (`examples/torch_train_step.py`, given the subnet's `Plan` as JSON), written the way a
 //! PyTorch user would: masked dense 1×1 convs, so it too computes the zero blocks. Before
 //! timing, the port loads the shipped supernet's weights for the subnet and must reproduce this
 //! crate's logits of every exit on random images (relative error ≤ [`TORCH_BOUND`]), so the
@@ -67,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("--ops: unknown `{bad}` (custom, composed, pytorch)").into());
     }
     let python = arg("--python", "python3");
+    let torch_device = arg("--torch-device", "cpu");
     let mut torch_ok = ops.contains(&"pytorch");
     let dir = std::env::temp_dir().join(format!("enas4d-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -95,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if torch_ok {
             let check = dir.join("check.safetensors");
             write_check(&device, &preset, &plan, 8, &mut rng, &check)?;
-            match torch_step(&python, &plan, batch, steps, &check) {
+            match torch_step(&python, &torch_device, &plan, batch, steps, &check) {
                 Ok((s, err)) => {
                     row("pytorch", s);
                     worst = worst.max(err);
@@ -284,6 +285,7 @@ fn write_check(
 /// and the port's largest relative logit error against this crate on the `check` file.
 fn torch_step(
     python: &str,
+    torch_device: &str,
     plan: &Plan,
     batch: usize,
     steps: usize,
@@ -291,13 +293,21 @@ fn torch_step(
 ) -> BoxResult<(f64, f64)> {
     let plan_path = check.with_file_name("plan.json");
     std::fs::write(&plan_path, serde_json::to_string(plan)?)?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/torch_train_step.py");
+    // The source tree's script, else the one under the working directory (a copied binary).
+    let built =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/torch_train_step.py");
+    let script = if built.exists() {
+        built
+    } else {
+        std::path::PathBuf::from("examples/torch_train_step.py")
+    };
     let out = std::process::Command::new(python)
-        .arg(script)
+        .arg(&script)
         .arg(&plan_path)
         .arg("--check")
         .arg(check)
         .args(["--batch", &batch.to_string(), "--steps", &steps.to_string()])
+        .args(["--device", torch_device])
         .output()
         .map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {

@@ -1,6 +1,7 @@
 """The training step of one enas4d subnet in PyTorch, for `bench_train`'s side-by-side column.
 
     python3 examples/torch_train_step.py PLAN.json [--batch 64] [--steps 5] [--check CHECK]
+        [--device cpu|cuda]
 
 PLAN.json is the subnet's layer plan as `bench_train` writes it (`enas4d::space::Plan`). The
 module below is the same all-exits pass as `src/supernet/forward.rs`, written the way a PyTorch
@@ -15,7 +16,11 @@ parameters, images and the crate's logits of every exit), the module first loads
 runs the images with dropout off and reports the largest logit error relative to the largest
 |logit| as "check_rel_err"; the timed steps then start from those weights.
 
-Prints one JSON line: {"ms_per_step", "dense_macs", "threads", "torch"[, "check_rel_err"]}.
+On `--device cuda` TF32 is off, so that the check compares float32 with float32, and each timed
+step ends with a device synchronisation.
+
+Prints one JSON line: {"ms_per_step", "dense_macs", "threads", "torch", "device"[,
+"check_rel_err"]}.
 """
 
 import argparse
@@ -224,10 +229,10 @@ def load_safetensors(path):
     return out
 
 
-def check(net, path):
+def check(net, path, device):
     """Largest |logit - crate's logit| / max |crate's logit| over every exit."""
     tensors = load_safetensors(path)
-    images = tensors.pop("images")
+    images = tensors.pop("images").to(device)
     expected = [tensors.pop(f"logits.{s}") for s in range(len(net.heads))]
     params = dict(net.named_parameters())
     missing = set(params) - set(tensors)
@@ -239,7 +244,7 @@ def check(net, path):
             params[name].copy_(value.reshape(params[name].shape))
         p = net.dropout.p
         net.dropout.p = 0.0
-        got = net(images)
+        got = [g.cpu() for g in net(images)]
         net.dropout.p = p
     scale = max(e.abs().max().item() for e in expected)
     return max((g - e).abs().max().item() for g, e in zip(got, expected)) / scale
@@ -251,34 +256,43 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--check")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     with open(args.plan) as f:
         plan = json.load(f)
     torch.manual_seed(7)
-    net = Subnet(plan)
+    net = Subnet(plan).to(device)
     net.train()
     report = {}
     if args.check:
-        report["check_rel_err"] = check(net, args.check)
+        report["check_rel_err"] = check(net, args.check, device)
     optim = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     r, classes = plan["resolution"], plan["classes"]
-    images = torch.rand(args.batch, 3, r, r) * 2 - 1
-    labels = torch.randint(0, classes, (args.batch,))
+    images = (torch.rand(args.batch, 3, r, r) * 2 - 1).to(device)
+    labels = torch.randint(0, classes, (args.batch,)).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     t0 = time.perf_counter()
     for step in range(args.steps + 2):
         if step == 2:
+            sync()
             t0 = time.perf_counter()
         logits = net(images)
         loss = sum(F.cross_entropy(l, labels, label_smoothing=0.1) for l in logits) / len(logits)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
+    sync()
     ms = (time.perf_counter() - t0) / args.steps * 1e3
     report.update(
         ms_per_step=ms,
         dense_macs=net.dense_macs(),
         threads=torch.get_num_threads(),
         torch=torch.__version__,
+        device=str(device),
     )
     print(json.dumps(report))
 

@@ -4,7 +4,9 @@
 #
 #   scripts/gpu-train.sh [BIN_DIR] [DATA_DIR] [SECONDS]
 #
-# BATCH (default 512) is the batch size.
+# BATCH (default 512) is the batch size. WARM=1 continues the shipped supernets instead of
+# starting fresh: each run warm-starts from models/tiny-sS/supernet.bin with that folder's
+# config.json (the recipe of its last training step), scaled to SECONDS.
 # BIN_DIR holds a prebuilt `enas4d` (default: build it); DATA_DIR the Fashion-MNIST IDX files
 # (default: Debian's copy). SECONDS (default 480) is each run's time budget: `--time-budget`
 # scales the full schedule to it after a short probe. Runs resume from $OUT/tiny-s{3,1} when a
@@ -27,10 +29,12 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 pids=()
 for s in 3 1; do
   run="$out/tiny-s$s"
-  extra=(--time-budget "$secs")
-  [ -f "$run/checkpoint.bin" ] && extra=(--resume)
+  recipe=(--schedule full --stages "$s")
+  [ "${WARM:-0}" = 1 ] && recipe=(--config "models/tiny-s$s/config.json" --init "models/tiny-s$s/supernet.bin")
+  extra=("${recipe[@]}" --time-budget "$secs")
+  [ -f "$run/checkpoint.bin" ] && extra=("${recipe[@]}" --resume)
   mkdir -p "$run"
-  "$bin/enas4d" train --schedule full --stages "$s" --batch "${BATCH:-512}" --device gpu --quiet \
+  "$bin/enas4d" train --batch "${BATCH:-512}" --device gpu --quiet \
     --data "idx:$data" --out "$run" "${extra[@]}" >"$run/train.out" 2>&1 &
   pids+=($!)
 done

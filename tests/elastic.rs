@@ -11,6 +11,7 @@ mod common;
 
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use enas4d::elastic::{self, reference, StageMask};
+use enas4d::train::parse_device;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -45,11 +46,14 @@ fn check(what: &str, got: &[f32], want: &[f32], tol: f64) {
     );
 }
 
+/// burn's CPU backend and a wgpu device: lavapipe, or the `enas4d train --device` name in
+/// `ENAS4D_TEST_WGPU` (e.g. `gpu`) to check the WGSL kernels on a real GPU.
 fn devices() -> Vec<(&'static str, Device)> {
-    vec![
-        ("flex", Device::flex()),
-        ("lavapipe", Device::wgpu(DeviceKind::Cpu)),
-    ]
+    let wgpu = match std::env::var("ENAS4D_TEST_WGPU") {
+        Ok(name) => parse_device(&name).expect("ENAS4D_TEST_WGPU").0,
+        Err(_) => Device::wgpu(DeviceKind::Cpu),
+    };
+    vec![("flex", Device::flex()), ("wgpu", wgpu)]
 }
 
 /// Random cut points of `width` into `stages` slices.
