@@ -55,8 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     println!("device: {name}, batch {batch}, {steps} timed steps after 2 warm-up steps");
     println!(
-        "{:<9} {:<9} {:>5} {:>10} {:>11} {:>9} {:>9}",
-        "subnet", "ops", "res", "MACs", "ms/step", "img/s", "GFLOP/s"
+        "{:<9} {:<9} {:>5} {:>10} {:>11} {:>9} {:>9}  {}",
+        "subnet", "ops", "res", "MACs", "ms/step", "img/s", "GFLOP/s", "fwd/bwd/optim ms"
     );
     let ops_arg = arg("--ops", "custom,composed,pytorch");
     let ops: Vec<&str> = ops_arg.split(',').map(str::trim).collect();
@@ -75,10 +75,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (label, config) in &subnets {
         let plan = Plan::new(&preset, config)?;
         let macs = *count(&preset, config)?.cum_macs.last().unwrap_or(&0);
-        let row = |ops: &str, s: f64| {
+        let row = |ops: &str, s: f64, split: Option<[f64; 3]>| {
             let gflops = 6.0 * macs as f64 * batch as f64 / s / 1e9;
+            let split = split.map_or(String::new(), |[f, b, o]| {
+                format!("  {:.1}/{:.1}/{:.1}", f * 1e3, b * 1e3, o * 1e3)
+            });
             println!(
-                "{label:<9} {ops:<9} {:>5} {:>9.2}M {:>11.1} {:>9.1} {gflops:>9.2}",
+                "{label:<9} {ops:<9} {:>5} {:>9.2}M {:>11.1} {:>9.1} {gflops:>9.2}{split}",
                 plan.resolution,
                 macs as f64 / 1e6,
                 s * 1e3,
@@ -87,9 +90,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         for composed in [false, true] {
             if ops.contains(&if composed { "composed" } else { "custom" }) {
+                let split = burn_step(&ad, &preset, &plan, batch, steps, composed, &mut rng)?;
                 row(
                     if composed { "composed" } else { "custom" },
-                    burn_step(&ad, &preset, &plan, batch, steps, composed, &mut rng)?,
+                    split.iter().sum(),
+                    Some(split),
                 );
             }
         }
@@ -98,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             write_check(&device, &preset, &plan, 8, &mut rng, &check)?;
             match torch_step(&python, &torch_device, &plan, batch, steps, &check) {
                 Ok((s, err)) => {
-                    row("pytorch", s);
+                    row("pytorch", s, None);
                     worst = worst.max(err);
                 }
                 Err(e) => {
@@ -118,7 +123,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Seconds per training step of `plan` on burn (`composed`: the reference ops).
+/// Seconds per training step of `plan` on burn (`composed`: the reference ops), split into
+/// forward + loss, backward, and the optimizer step (the device is synchronised after each).
 fn burn_step(
     ad: &burn::tensor::Device,
     preset: &Preset,
@@ -127,7 +133,7 @@ fn burn_step(
     steps: usize,
     composed: bool,
     rng: &mut SmallRng,
-) -> BoxResult<f64> {
+) -> BoxResult<[f64; 3]> {
     let mut net = Supernet::new(preset, ad, 1)?;
     let mut optim = AdamWConfig::new().init();
     let mut masks = MaskCache::new(ad);
@@ -136,11 +142,9 @@ fn burn_step(
     let images: Vec<f32> = (0..batch * 3 * r * r)
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
-    let mut t0 = Instant::now();
+    let mut split = [0.0; 3];
     for step in 0..steps + 2 {
-        if step == 2 {
-            t0 = Instant::now();
-        }
+        let t0 = Instant::now();
         let x = Tensor::from_data(TensorData::new(images.clone(), [batch, 3, r, r]), ad);
         let opts = PassOptions {
             bn: BnMode::Batch,
@@ -150,11 +154,20 @@ fn burn_step(
         let logits = forward(&net, plan, x, &mut masks, opts)?;
         let targets = smoothed_targets(&labels, 10, 0.1, ad);
         let loss = multi_exit_loss(&logits, &targets, None, 0.0);
+        ad.sync()?;
+        let t1 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
+        ad.sync()?;
+        let t2 = Instant::now();
         net = optim.step(1e-3, net, grads);
         ad.sync()?;
+        if step >= 2 {
+            split[0] += (t1 - t0).as_secs_f64() / steps as f64;
+            split[1] += (t2 - t1).as_secs_f64() / steps as f64;
+            split[2] += t2.elapsed().as_secs_f64() / steps as f64;
+        }
     }
-    Ok(t0.elapsed().as_secs_f64() / steps as f64)
+    Ok(split)
 }
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
