@@ -3,6 +3,7 @@
 //!
 //!   cargo run --release --example bench_train -- [--device cpu|gpu|lavapipe] [--batch 64] [--steps 5]
 //!     [--ops custom,composed,pytorch] [--python python3] [--torch-device cpu|cuda]
+//!     [--subnets largest,random,smallest]
 //!
 //! Each subnet runs twice: with the elastic convolutions as this crate's custom ops
 //! (`enas4d::elastic`, the training path) and as compositions of plain burn ops (the
@@ -72,7 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("enas4d-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut worst = 0.0f64;
-    for (label, config) in &subnets {
+    let only = arg("--subnets", "largest,random,smallest");
+    for (label, config) in subnets
+        .iter()
+        .filter(|(l, _)| only.split(',').any(|o| o.trim() == *l))
+    {
         let plan = Plan::new(&preset, config)?;
         let macs = *count(&preset, config)?.cum_macs.last().unwrap_or(&0);
         let row = |ops: &str, s: f64, split: Option<[f64; 3]>| {
