@@ -240,3 +240,112 @@ fn bad_shapes_are_errors() {
     let k = Tensor::<3>::ones([4, 3, 3], &device);
     assert!(elastic::depthwise(x, k, 0).is_err());
 }
+
+/// L = Σ y ⊙ g of the fused batch norm, in f64.
+fn norm_loss(x: &TensorData, gamma: &TensorData, beta: &TensorData, g: &TensorData) -> f64 {
+    let device = Device::flex();
+    let (y, _, _) = elastic::batch_norm(
+        Tensor::from_data(x.clone(), &device),
+        Tensor::from_data(gamma.clone(), &device),
+        Tensor::from_data(beta.clone(), &device),
+    )
+    .expect("valid");
+    let (y, g) = (values(y), g.try_to_vec::<f32>().expect("f32"));
+    y.iter()
+        .zip(&g)
+        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+        .sum()
+}
+
+#[test]
+fn batch_norm_matches_composition_and_finite_differences() {
+    let seed = common::fresh_seed("batch_norm");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let ad = Device::flex().autodiff();
+    assert!(
+        elastic::has_fused_norm(&ad) && !elastic::has_fused_norm(&Device::wgpu(DeviceKind::Cpu)),
+        "the fused op must run on burn's CPU backend (with autodiff) and only there"
+    );
+    for (n, c, h, w) in [
+        (3, 5, 7, 9),
+        (4, 13, 1, 1),
+        (1, 7, 3, 5),
+        (5, 11, 4, 4),
+        (2, 3, 9, 7),
+    ] {
+        let what = format!("batch norm n{n} c{c} {h}x{w}");
+        // Per-channel offsets and scales, so that centring and scaling matter.
+        let offset = random(&mut rng, c);
+        let spread: Vec<f32> = (0..c).map(|_| rng.random_range(0.2f32..3.0)).collect();
+        let xv: Vec<f32> = (0..n * c * h * w)
+            .map(|j| {
+                let ch = (j / (h * w)) % c;
+                offset[ch] * 4.0 + spread[ch] * rng.random_range(-1.0f32..1.0)
+            })
+            .collect();
+        let xd = TensorData::new(xv, [n, c, h, w]);
+        let gammad = TensorData::new(random(&mut rng, c), [c]);
+        let betad = TensorData::new(random(&mut rng, c), [c]);
+        let gd = TensorData::new(random(&mut rng, n * c * h * w), [n, c, h, w]);
+        let run = |fused: bool| {
+            let x = Tensor::<4>::from_data(xd.clone(), &ad).require_grad();
+            let gamma = Tensor::<1>::from_data(gammad.clone(), &ad).require_grad();
+            let beta = Tensor::<1>::from_data(betad.clone(), &ad).require_grad();
+            let (y, mean, var) = if fused {
+                elastic::batch_norm(x.clone(), gamma.clone(), beta.clone()).expect("valid")
+            } else {
+                reference::batch_norm(x.clone(), gamma.clone(), beta.clone())
+            };
+            let g = Tensor::<4>::from_data(gd.clone(), &ad);
+            let grads = (y.clone() * g).sum().backward();
+            [
+                values(y),
+                values(mean),
+                values(var),
+                values(x.grad(&grads).expect("dx")),
+                values(gamma.grad(&grads).expect("dgamma")),
+                values(beta.grad(&grads).expect("dbeta")),
+            ]
+        };
+        let got = run(true);
+        let want = run(false);
+        for (k, name) in ["y", "mean", "var", "dx", "dgamma", "dbeta"]
+            .iter()
+            .enumerate()
+        {
+            check(&format!("{what} {name}"), &got[k], &want[k], TOL);
+        }
+        // Central differences of L in x (step 1e-2: L is smooth, error ~1e-4 relative) and in
+        // γ and β (L is linear in them).
+        let args = [
+            (&xd, &got[3], 1e-2f32),
+            (&gammad, &got[4], 0.5),
+            (&betad, &got[5], 0.5),
+        ];
+        for (arg, (base, grad, step)) in args.into_iter().enumerate() {
+            let scale = grad.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+            let mut vals = base.try_to_vec::<f32>().expect("f32");
+            for _ in 0..6 {
+                let j = rng.random_range(0..vals.len());
+                let orig = vals[j];
+                let mut at = |v: f32| {
+                    vals[j] = v;
+                    let d = TensorData::new(vals.clone(), base.shape().clone());
+                    match arg {
+                        0 => norm_loss(&d, &gammad, &betad, &gd),
+                        1 => norm_loss(&xd, &d, &betad, &gd),
+                        _ => norm_loss(&xd, &gammad, &d, &gd),
+                    }
+                };
+                let fd = (at(orig + step) - at(orig - step)) / (2.0 * f64::from(step));
+                vals[j] = orig;
+                let err = (fd - f64::from(grad[j])).abs() / scale.max(1e-12);
+                assert!(
+                    err <= 5e-3,
+                    "{what}: argument {arg} entry {j}: finite difference {fd} vs gradient {} (rel {err:.2e})",
+                    grad[j]
+                );
+            }
+        }
+    }
+}

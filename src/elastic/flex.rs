@@ -10,7 +10,7 @@ use super::{dims, ElasticOps, StageMask};
 use crate::ops::dw_plane::PlaneConv;
 
 /// The tensor's values, row-major (a view when already contiguous, else a copy).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(super) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     assert_eq!(t.dtype(), DType::F32, "elastic ops take f32 tensors");
     match t.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
@@ -23,7 +23,7 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+pub(super) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 

@@ -17,6 +17,9 @@
 //!   `shaders/dwconv_weight_grad.wgsl`);
 //! - on `Autodiff<_>` with a hand-written backward that calls the two gradients.
 //!
+//! [`batch_norm`] (module `norm`) is the same pattern for the supernet's batch norms over batch
+//! statistics, on burn's CPU backend only ([`batch_norm_cpu`]).
+//!
 //! [`reference`](mod@reference) composes the same functions from plain burn tensor ops; the tests check the
 //! ops, forward and gradients, against it and against finite differences on every backend.
 //!
@@ -24,11 +27,15 @@
 //! themselves differentiable (no second derivatives).
 
 mod autodiff;
+pub mod batch_norm_cpu;
 mod cube;
 pub mod depthwise_cpu;
 mod flex;
+mod norm;
 pub mod pointwise_cpu;
 pub mod reference;
+
+pub use norm::{batch_norm, has_fused_norm, NormOps};
 
 use burn::backend::{backend_extension, tensor::FloatTensor, Dispatch};
 use burn::tensor::Tensor;

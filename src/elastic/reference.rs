@@ -6,6 +6,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::StageMask;
+use crate::supernet::BN_EPS;
 
 /// The 0/1 mask `[O, I]` of `mask` on `like`'s device.
 pub fn mask_tensor(mask: &StageMask, like: &Tensor<2>) -> Tensor<2> {
@@ -37,4 +38,20 @@ pub fn depthwise(x: Tensor<4>, kernel: Tensor<3>, stride: usize) -> Tensor<4> {
         None,
         ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], c),
     )
+}
+
+/// Batch norm over batch statistics as burn ops: `(y, mean, var)`, biased variance.
+pub fn batch_norm(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let [n, c, h, w] = x.dims();
+    let flat = x.clone().swap_dims(0, 1).reshape([c, n * h * w]);
+    let (var, mean) = flat.var_mean_bias(1);
+    let (mean, var) = (mean.reshape([c]), var.reshape([c]));
+    let scale = gamma / (var.clone() + BN_EPS).sqrt();
+    let shift = beta - mean.clone() * scale.clone();
+    let y = x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1]);
+    (y, mean, var)
 }

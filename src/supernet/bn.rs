@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::params::Bn;
+use crate::elastic;
 use crate::error::{Error, Result};
 
 /// BN ε (DESIGN §1).
@@ -73,13 +74,16 @@ fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
 }
 
 /// Normalises `x` `[N, C, H, W]` over its `C` leading channels of `bn`; `index` counts layers.
+/// Over batch statistics it runs [`elastic::batch_norm`] (the fused op on the CPU), or with
+/// `composed` the composition of burn ops.
 pub fn batch_norm(
     x: Tensor<4>,
     bn: &Bn,
     mode: &mut BnMode,
     index: &mut usize,
+    composed: bool,
 ) -> Result<Tensor<4>> {
-    let [n, c, h, w] = x.dims();
+    let [_, c, _, _] = x.dims();
     let layer = *index;
     *index += 1;
     let gamma = bn.gamma.val().slice(0..c);
@@ -105,9 +109,11 @@ pub fn batch_norm(
             )
         }
         BnMode::Batch | BnMode::Record(_) => {
-            let flat = x.clone().swap_dims(0, 1).reshape([c, n * h * w]);
-            let (var, mean) = flat.var_mean_bias(1);
-            let (mean, var) = (mean.reshape([c]), var.reshape([c]));
+            let (y, mean, var) = if composed {
+                elastic::reference::batch_norm(x, gamma, beta)
+            } else {
+                elastic::batch_norm(x, gamma, beta)?
+            };
             if let BnMode::Record(rec) = mode {
                 let (m, v) = (to_vec(mean.clone())?, to_vec(var.clone())?);
                 if rec.sums.len() <= layer {
@@ -122,7 +128,7 @@ pub fn batch_norm(
                     sq[i] += v + m * m;
                 }
             }
-            (mean, var)
+            return Ok(y);
         }
     };
     let scale = gamma / (var + BN_EPS).sqrt();

@@ -22,7 +22,7 @@ pub struct PassOptions<'a> {
     pub bn: BnMode<'a>,
     /// Dropout probability before each classifier (training only; 0 disables it).
     pub dropout: f64,
-    /// Run the elastic convolutions as compositions of plain burn ops
+    /// Run the elastic convolutions and the batch norms as compositions of plain burn ops
     /// ([`elastic::reference`]) instead of the custom ops ([`elastic`]): for comparison only.
     pub composed: bool,
 }
@@ -84,7 +84,7 @@ impl Pass<'_, '_> {
         } else {
             elastic::pointwise(x, w, mask)?
         };
-        batch_norm(y, &p.bn, &mut self.bn, &mut self.bn_index)
+        batch_norm(y, &p.bn, &mut self.bn, &mut self.bn_index, self.composed)
     }
 
     /// The depthwise kernels `[mid, k, k]` for each size in use, from the 7×7 masters.
@@ -168,7 +168,7 @@ impl Pass<'_, '_> {
             }
         };
         let h = self.depthwise(h, p, b)?;
-        let h = batch_norm(h, &p.dw_bn, &mut self.bn, &mut self.bn_index)?;
+        let h = batch_norm(h, &p.dw_bn, &mut self.bn, &mut self.bn_index, self.composed)?;
         let mut h = gate(act(h, b.act), mid_mask);
         if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
             let [n, c, _, _] = h.dims();
@@ -231,7 +231,13 @@ pub fn forward(
         ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
     );
     let mut x = act(
-        batch_norm(x, &net.stem_bn, &mut pass.bn, &mut pass.bn_index)?,
+        batch_norm(
+            x,
+            &net.stem_bn,
+            &mut pass.bn,
+            &mut pass.bn_index,
+            pass.composed,
+        )?,
         Activation::Hswish,
     );
     for b in &plan.blocks {
