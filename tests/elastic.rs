@@ -261,9 +261,9 @@ fn norm_loss(x: &TensorData, gamma: &TensorData, beta: &TensorData, g: &TensorDa
 fn batch_norm_matches_composition_and_finite_differences() {
     let seed = common::fresh_seed("batch_norm");
     let mut rng = SmallRng::seed_from_u64(seed);
-    let ad = Device::flex().autodiff();
     assert!(
-        elastic::has_fused_norm(&ad) && !elastic::has_fused_norm(&Device::wgpu(DeviceKind::Cpu)),
+        elastic::has_fused_norm(&Device::flex().autodiff())
+            && !elastic::has_fused_norm(&Device::wgpu(DeviceKind::Cpu)),
         "the fused op must run on burn's CPU backend (with autodiff) and only there"
     );
     for (n, c, h, w) in [
@@ -287,7 +287,10 @@ fn batch_norm_matches_composition_and_finite_differences() {
         let gammad = TensorData::new(random(&mut rng, c), [c]);
         let betad = TensorData::new(random(&mut rng, c), [c]);
         let gd = TensorData::new(random(&mut rng, n * c * h * w), [n, c, h, w]);
-        let run = |fused: bool| {
+        // `elastic::batch_norm` (the fused op on flex, the composition on wgpu) or the
+        // composition.
+        let run = |device: &Device, fused: bool| {
+            let ad = device.clone().autodiff();
             let x = Tensor::<4>::from_data(xd.clone(), &ad).require_grad();
             let gamma = Tensor::<1>::from_data(gammad.clone(), &ad).require_grad();
             let beta = Tensor::<1>::from_data(betad.clone(), &ad).require_grad();
@@ -307,14 +310,17 @@ fn batch_norm_matches_composition_and_finite_differences() {
                 values(beta.grad(&grads).expect("dbeta")),
             ]
         };
-        let got = run(true);
-        let want = run(false);
-        for (k, name) in ["y", "mean", "var", "dx", "dgamma", "dbeta"]
-            .iter()
-            .enumerate()
-        {
-            check(&format!("{what} {name}"), &got[k], &want[k], TOL);
+        let want = run(&Device::flex(), false);
+        for (name, device) in devices() {
+            let got = run(&device, true);
+            for (k, out) in ["y", "mean", "var", "dx", "dgamma", "dbeta"]
+                .iter()
+                .enumerate()
+            {
+                check(&format!("{name} {what} {out}"), &got[k], &want[k], TOL);
+            }
         }
+        let got = run(&Device::flex(), true);
         // Central differences of L in x (step 1e-2: L is smooth, error ~1e-4 relative) and in
         // γ and β (L is linear in them).
         let args = [

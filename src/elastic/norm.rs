@@ -4,7 +4,9 @@
 //! Composed of burn ops, a batch norm is a dozen tensor ops and as many temporaries, forward and
 //! backward; on the CPU that was half of a small subnet's training step. The op runs on
 //! burn's CPU backend only: [`batch_norm`] takes it there and the composition
-//! ([`reference::batch_norm`](super::reference::batch_norm)) everywhere else.
+//! ([`reference::batch_norm`](super::reference::batch_norm)) everywhere else. (burn's own
+//! `module::batch_norm_train`, one autodiff node over backend ops, made the step slower on an
+//! H100: 420 against 325–343 ms for the largest subnet at batch 512.)
 
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
