@@ -14,8 +14,9 @@
 //! computes more (the zero blocks of the masks), so this is the rate that matters to a user.
 //!
 //! The `pytorch` rows run the same layers, masks and step in PyTorch on `--torch-device`
-//! (default its CPU backend; `cuda` beside a GPU run) (`examples/torch_train_step.py`, given the subnet's `Plan` as JSON), written the way a
-//! PyTorch user would: masked dense 1×1 convs, so it too computes the zero blocks. Before
+//! (default its CPU backend; `cuda` beside a GPU run) through `examples/torch_train_step.py`,
+//! given the subnet's `Plan` as JSON, written the way a PyTorch user would: masked dense 1×1
+//! convs, so it too computes the zero blocks. Before
 //! timing, the port loads the shipped supernet's weights for the subnet and must reproduce this
 //! crate's logits of every exit on random images (relative error ≤ [`TORCH_BOUND`]), so the
 //! rows compare the same computation. They need `--python` (default `python3`) to import
