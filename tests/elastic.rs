@@ -72,6 +72,37 @@ fn random_cuts(rng: &mut SmallRng, width: u32, stages: usize) -> Vec<u32> {
     points
 }
 
+/// Central differences (step `step`) of `loss` at six random entries of `base`, against `grad`:
+/// error ≤ `tol` relative to the largest gradient entry.
+fn central_differences(
+    what: &str,
+    rng: &mut SmallRng,
+    base: &TensorData,
+    grad: &[f32],
+    step: f32,
+    tol: f64,
+    loss: &mut dyn FnMut(TensorData) -> f64,
+) {
+    let scale = grad.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    let mut vals = base.try_to_vec::<f32>().expect("f32");
+    for _ in 0..6 {
+        let j = rng.random_range(0..vals.len());
+        let orig = vals[j];
+        let mut at = |v: f32| {
+            vals[j] = v;
+            loss(TensorData::new(vals.clone(), base.shape().clone()))
+        };
+        let fd = (at(orig + step) - at(orig - step)) / (2.0 * f64::from(step));
+        vals[j] = orig;
+        let err = (fd - grad[j] as f64).abs() / scale.max(1e-12);
+        assert!(
+            err <= tol,
+            "{what}: d/d[{j}] finite difference {fd} vs gradient {} (rel {err:.2e})",
+            grad[j]
+        );
+    }
+}
+
 /// Central differences of L at a few entries of `arg` (0: x, 1: w), against `grad`.
 #[allow(clippy::too_many_arguments)]
 fn finite_differences<const DW: usize>(
@@ -84,31 +115,15 @@ fn finite_differences<const DW: usize>(
     arg: usize,
     grad: &[f32],
 ) {
-    let scale = grad.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
     let base = if arg == 0 { x } else { w };
-    let mut vals = base.try_to_vec::<f32>().expect("f32");
-    for _ in 0..6 {
-        let j = rng.random_range(0..vals.len());
-        let orig = vals[j];
-        let mut at = |v: f32| {
-            vals[j] = v;
-            let d = TensorData::new(vals.clone(), base.shape().clone());
-            let (xt, wt) = if arg == 0 {
-                (d, w.clone())
-            } else {
-                (x.clone(), d)
-            };
-            loss(Tensor::from_data(xt, device), Tensor::from_data(wt, device))
+    central_differences(what, rng, base, grad, 0.5, FD_TOL, &mut |d| {
+        let (xt, wt) = if arg == 0 {
+            (d, w.clone())
+        } else {
+            (x.clone(), d)
         };
-        let fd = (at(orig + 0.5) - at(orig - 0.5)) / 1.0;
-        vals[j] = orig;
-        let err = (fd - grad[j] as f64).abs() / scale.max(1e-12);
-        assert!(
-            err <= FD_TOL,
-            "{what}: d/d[{j}] finite difference {fd} vs gradient {} (rel {err:.2e})",
-            grad[j]
-        );
-    }
+        loss(Tensor::from_data(xt, device), Tensor::from_data(wt, device))
+    });
 }
 
 #[test]
@@ -329,29 +344,20 @@ fn batch_norm_matches_composition_and_finite_differences() {
             (&betad, &got[5], 0.5),
         ];
         for (arg, (base, grad, step)) in args.into_iter().enumerate() {
-            let scale = grad.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-            let mut vals = base.try_to_vec::<f32>().expect("f32");
-            for _ in 0..6 {
-                let j = rng.random_range(0..vals.len());
-                let orig = vals[j];
-                let mut at = |v: f32| {
-                    vals[j] = v;
-                    let d = TensorData::new(vals.clone(), base.shape().clone());
-                    match arg {
-                        0 => norm_loss(&d, &gammad, &betad, &gd),
-                        1 => norm_loss(&xd, &d, &betad, &gd),
-                        _ => norm_loss(&xd, &gammad, &d, &gd),
-                    }
-                };
-                let fd = (at(orig + step) - at(orig - step)) / (2.0 * f64::from(step));
-                vals[j] = orig;
-                let err = (fd - f64::from(grad[j])).abs() / scale.max(1e-12);
-                assert!(
-                    err <= 5e-3,
-                    "{what}: argument {arg} entry {j}: finite difference {fd} vs gradient {} (rel {err:.2e})",
-                    grad[j]
-                );
-            }
+            let what = format!("{what} argument {arg}");
+            central_differences(
+                &what,
+                &mut rng,
+                base,
+                grad,
+                step,
+                5e-3,
+                &mut |d| match arg {
+                    0 => norm_loss(&d, &gammad, &betad, &gd),
+                    1 => norm_loss(&xd, &d, &betad, &gd),
+                    _ => norm_loss(&xd, &gammad, &d, &gd),
+                },
+            );
         }
     }
 }
