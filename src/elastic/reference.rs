@@ -50,8 +50,20 @@ pub fn batch_norm(
     let flat = x.clone().swap_dims(0, 1).reshape([c, n * h * w]);
     let (var, mean) = flat.var_mean_bias(1);
     let (mean, var) = (mean.reshape([c]), var.reshape([c]));
-    let scale = gamma / (var.clone() + BN_EPS).sqrt();
-    let shift = beta - mean.clone() * scale.clone();
-    let y = x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1]);
+    let y = normalize(x, gamma, beta, mean.clone(), var.clone());
     (y, mean, var)
+}
+
+/// `γ (x − mean) / √(var + ε) + β` per channel of `x [N, C, H, W]`, given the statistics.
+pub fn normalize(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    var: Tensor<1>,
+) -> Tensor<4> {
+    let c = gamma.dims()[0];
+    let scale = gamma / (var + BN_EPS).sqrt();
+    let shift = beta - mean * scale.clone();
+    x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
 }

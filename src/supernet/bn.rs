@@ -88,7 +88,7 @@ pub fn batch_norm(
     *index += 1;
     let gamma = bn.gamma.val().slice(0..c);
     let beta = bn.beta.val().slice(0..c);
-    let (mean, var) = match mode {
+    match mode {
         BnMode::Fixed(stats) => {
             let (m, v) = stats
                 .layers
@@ -103,10 +103,9 @@ pub fn batch_norm(
                 });
             }
             let device = x.device();
-            (
-                Tensor::<1>::from_data(TensorData::new(m.clone(), [c]), &device),
-                Tensor::<1>::from_data(TensorData::new(v.clone(), [c]), &device),
-            )
+            let mean = Tensor::<1>::from_data(TensorData::new(m.clone(), [c]), &device);
+            let var = Tensor::<1>::from_data(TensorData::new(v.clone(), [c]), &device);
+            Ok(elastic::reference::normalize(x, gamma, beta, mean, var))
         }
         BnMode::Batch | BnMode::Record(_) => {
             let (y, mean, var) = if composed {
@@ -128,10 +127,7 @@ pub fn batch_norm(
                     sq[i] += v + m * m;
                 }
             }
-            return Ok(y);
+            Ok(y)
         }
-    };
-    let scale = gamma / (var + BN_EPS).sqrt();
-    let shift = beta - mean * scale.clone();
-    Ok(x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1]))
+    }
 }
