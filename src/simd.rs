@@ -1,16 +1,15 @@
-//! The two inner loops of the CPU kernels, written so that they vectorize: with AVX2 on x86-64
+//! The inner loops of the CPU kernels, written so that they vectorize: with AVX2 on x86-64
 //! CPUs that have it (chosen at run time), with SIMD128 in wasm builds that enable it, plain
 //! elsewhere. No fused multiply-add and a fixed summation order, so the AVX2 and plain loops
 //! compute the same bits.
 
-/// `y[i] += a · x[i]` over the shorter length.
+/// `y[i] += a · x[i]` over the shorter length (the wasm runtime's 1×1 conv rows; natively
+/// the `gemm` crate does that work).
+#[cfg(any(target_arch = "wasm32", test))]
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if x86::avx2() {
-        // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { x86::axpy(y, a, x) };
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
     }
-    axpy_plain(y, a, x);
 }
 
 /// `Σ a[i] · b[i]` over the shorter length, as eight interleaved partial sums.
@@ -23,11 +22,52 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_plain(a, b)
 }
 
-#[inline(always)]
-fn axpy_plain(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
+/// `out[c] = Σ a[i + c] · b[j + c]` over the `(i, j)` of `pairs` in order, for every
+/// `c < out.len()`: a depthwise conv over channel-last data, one output pixel or one kernel tap
+/// at a time. Channels run in register blocks of 32, then 8, then 1.
+pub fn paired_dots(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usize)]) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::avx2() {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { x86::paired_dots(out, a, b, pairs) };
     }
+    paired_dots_plain(out, a, b, pairs);
+}
+
+#[inline(always)]
+fn paired_dots_plain(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usize)]) {
+    let n = out.len();
+    let mut c0 = 0;
+    while c0 + 32 <= n {
+        paired_block::<32>(&mut out[c0..c0 + 32], a, b, pairs, c0);
+        c0 += 32;
+    }
+    while c0 + 8 <= n {
+        paired_block::<8>(&mut out[c0..c0 + 8], a, b, pairs, c0);
+        c0 += 8;
+    }
+    while c0 < n {
+        paired_block::<1>(&mut out[c0..c0 + 1], a, b, pairs, c0);
+        c0 += 1;
+    }
+}
+
+#[inline(always)]
+fn paired_block<const B: usize>(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    pairs: &[(usize, usize)],
+    c0: usize,
+) {
+    let mut acc = [0f32; B];
+    for &(i, j) in pairs {
+        let (x, y) = (&a[i + c0..][..B], &b[j + c0..][..B]);
+        for l in 0..B {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    out.copy_from_slice(&acc);
 }
 
 #[inline(always)]
@@ -65,13 +105,13 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-        super::axpy_plain(y, a, x)
+    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        super::dot_plain(a, b)
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        super::dot_plain(a, b)
+    pub unsafe fn paired_dots(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usize)]) {
+        super::paired_dots_plain(out, a, b, pairs)
     }
 }
 
@@ -91,5 +131,28 @@ mod tests {
         for ((y, a), b) in y.iter().zip(&a).zip(&b) {
             assert_eq!(*y, b + 0.5 * a);
         }
+    }
+
+    #[test]
+    fn paired_dots_match_plain_sums() {
+        // 45 channels: one block of 32, one of 8, five single lanes.
+        let a: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..200).map(|i| (i as f32 * 0.11).cos()).collect();
+        let pairs = [(3, 17), (90, 0), (41, 150), (7, 7)];
+        let mut out = vec![f32::NAN; 45];
+        paired_dots(&mut out, &a, &b, &pairs);
+        for (c, o) in out.iter().enumerate() {
+            let want: f64 = pairs
+                .iter()
+                .map(|&(i, j)| f64::from(a[i + c]) * f64::from(b[j + c]))
+                .sum();
+            assert!(
+                (f64::from(*o) - want).abs() < 1e-5,
+                "channel {c}: {o} vs {want}"
+            );
+        }
+        let mut plain = vec![0.0; 45];
+        paired_dots_plain(&mut plain, &a, &b, &pairs);
+        assert_eq!(out, plain, "dispatch changes the bits");
     }
 }

@@ -200,6 +200,9 @@ fn depthwise_matches_composition_and_finite_differences() {
             (2, 3, 8, 9, 7, 1),
             (2, 6, 7, 5, 7, 2),
             (3, 4, 2, 3, 5, 1),
+            // Wide enough for the CPU kernel's 32- and 8-channel register blocks and a tail.
+            (2, 45, 6, 5, 7, 2),
+            (3, 41, 2, 2, 7, 1),
         ] {
             let what = format!("{name} depthwise n{n} c{c} {h}x{w} k{k} s{stride}");
             let xd = TensorData::new(random(&mut rng, n * c * h * w), [n, c, h, w]);

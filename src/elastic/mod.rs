@@ -9,8 +9,8 @@
 //! [`ElasticOps`] gives each a forward, an input gradient and a weight gradient, implemented
 //! three times:
 //! - on burn's `Flex` CPU backend by this crate's own CPU code ([`pointwise_cpu`],
-//!   [`depthwise_cpu`]: the `gemm` crate over the stage blocks, the phase-split plane kernel
-//!   of [`crate::ops::dw_plane`], rayon);
+//!   [`depthwise_cpu`]: the `gemm` crate over the stage blocks, the channel-last kernel of
+//!   [`crate::ops::dw_channels`], rayon);
 //! - on burn's wgpu backend by this crate's WGSL kernels (`shaders/gemm.wgsl`,
 //!   `shaders/dwconv.wgsl` — the runtime's own kernels — and the gradient kernels
 //!   `shaders/gemm_weight_grad.wgsl`, `shaders/dwconv_input_grad.wgsl`,

@@ -1,7 +1,7 @@
 //! The stage-wise pass on the CPU, one image at a time (`[C, H, W]`), natively and in wasm:
 //! f32 convolutions, the 1×1 convs on the `gemm` crate natively and on SIMD128 row updates in
-//! wasm ([`crate::simd`]), the depthwise conv phase-split ([`PlaneConv`], vectorized the same
-//! way). A batch spreads its images over threads natively. Checked
+//! wasm ([`crate::simd`]), the depthwise conv channel-last ([`PlaneConv`], vectorized along
+//! the channels the same way). A batch spreads its images over threads natively. Checked
 //! against the f64 reference ([`crate::net::forward_reference`]) by `tests/runtime.rs`; the GPU
 //! runtime is checked against it image by image.
 
@@ -10,7 +10,7 @@ use std::ops::Range;
 use super::{check_input, exit_output, Decision};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
-use crate::ops::dw_plane::{PlaneConv, Scratch};
+use crate::ops::dw_channels::{transpose, PlaneConv};
 use crate::ops::mbconv::DW_STRIDE;
 use crate::ops::Activation;
 #[cfg(target_arch = "wasm32")]
@@ -106,15 +106,23 @@ fn depthwise(
         k,
         stride,
     };
-    let (hw, ohw) = (size * size, conv.out_h() * conv.out_w());
-    let taps = conv.taps();
-    let mut scratch = Scratch::default();
-    for c in range {
-        let yc = &mut y[c * ohw..(c + 1) * ohw];
-        let wc = &w[c * DW_STRIDE..c * DW_STRIDE + k * k];
-        conv.forward(&x[c * hw..(c + 1) * hw], wc, &taps, &mut scratch, yc);
-        let (scale, shift) = (f64::from(affine[c]), f64::from(affine[c_n + c]));
-        for v in yc.iter_mut() {
+    let (hw, ohw, kk, c) = (size * size, conv.out_h() * conv.out_w(), k * k, range.len());
+    // The channel range channel-last: input `[hw, c]`, kernel `[k·k, c]`.
+    let mut kernel = vec![0.0; kk * c];
+    for (j, ch) in range.clone().enumerate() {
+        for (t, v) in w[ch * DW_STRIDE..][..kk].iter().enumerate() {
+            kernel[t * c + j] = *v;
+        }
+    }
+    let mut xc = vec![0.0; hw * c];
+    transpose(&x[range.start * hw..range.end * hw], c, hw, &mut xc);
+    let mut yc = vec![0.0; ohw * c];
+    conv.forward(c, &xc, &kernel, &mut Vec::new(), &mut yc);
+    let ys = &mut y[range.start * ohw..range.end * ohw];
+    transpose(&yc, ohw, c, ys);
+    for (ch, plane) in range.zip(ys.chunks_mut(ohw)) {
+        let (scale, shift) = (f64::from(affine[ch]), f64::from(affine[c_n + ch]));
+        for v in plane.iter_mut() {
             *v = act.apply(f64::from(*v) * scale + shift) as f32;
         }
     }
