@@ -134,17 +134,30 @@ impl PlaneConv {
     }
 }
 
-/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`, in 8 × 8 tiles (strided writes of a
-/// power-of-two plane length would otherwise fight over a few cache sets).
+/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`: full 8 × 8 tiles through a register-sized
+/// block (strided writes of a power-of-two plane length would otherwise fight over a few cache
+/// sets), then the ragged edges element by element.
 pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const T: usize = 8;
-    for i0 in (0..rows).step_by(T) {
-        for j0 in (0..cols).step_by(T) {
-            for i in i0..(i0 + T).min(rows) {
-                for j in j0..(j0 + T).min(cols) {
-                    dst[j * rows + i] = src[i * cols + j];
+    let (rf, cf) = (rows / T * T, cols / T * T);
+    for i0 in (0..rf).step_by(T) {
+        for j0 in (0..cf).step_by(T) {
+            let mut tile = [[0f32; T]; T];
+            for (di, t) in tile.iter_mut().enumerate() {
+                t.copy_from_slice(&src[(i0 + di) * cols + j0..][..T]);
+            }
+            for dj in 0..T {
+                let d = &mut dst[(j0 + dj) * rows + i0..][..T];
+                for (di, v) in d.iter_mut().enumerate() {
+                    *v = tile[di][dj];
                 }
             }
+        }
+    }
+    for i in 0..rows {
+        let first = if i < rf { cf } else { 0 };
+        for j in first..cols {
+            dst[j * rows + i] = src[i * cols + j];
         }
     }
 }
@@ -183,6 +196,24 @@ mod tests {
             }
         }
         y
+    }
+
+    #[test]
+    fn transpose_moves_every_element() {
+        for (rows, cols) in [(1, 1), (8, 8), (19, 4), (3, 21), (17, 26)] {
+            let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+            let mut dst = vec![f32::NAN; src.len()];
+            transpose(&src, rows, cols, &mut dst);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        dst[j * rows + i],
+                        src[i * cols + j],
+                        "{rows}x{cols} [{i}, {j}]"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
