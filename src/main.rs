@@ -85,6 +85,13 @@ fn selftest(args: SelftestArgs) -> Result<bool, Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
+    // burn materializes a resumed optimizer state on its default device before moving it to
+    // the parameters' device; left alone that default is the first wgpu adapter, which a CPU
+    // run would then start for nothing (or fail to find). The CPU backend is always there.
+    // Set before any thread starts.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        std::env::set_var("BURN_DEVICE", "flex");
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Selftest(args) => selftest(args),

@@ -315,6 +315,8 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
             .with_weight_decay(config.weight_decay as f32)
             .init()
     };
+    // burn loads the state onto its default device (`BURN_DEVICE`; the `enas4d` binary sets
+    // `flex`) and moves it to each parameter's device at the first step.
     let mut optim: ModuleOptimizer = match optim_bytes {
         Some(b) => new_optim()
             .from_bytes(b)
