@@ -24,11 +24,13 @@ const GROUP: usize = 4;
 /// Reusable buffers of one worker.
 #[derive(Default)]
 struct Scratch {
-    /// Channel-last operands.
+    /// A channel-last operand.
     a: Vec<f32>,
+    /// A channel-last operand or result.
     b: Vec<f32>,
-    /// Offsets of one output value's products, or one tap's row of sums.
+    /// Offsets of one output value's products.
     pairs: Vec<(usize, usize)>,
+    /// One tap's weight-gradient sums over the channels.
     row: Vec<f32>,
 }
 
