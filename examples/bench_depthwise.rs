@@ -18,7 +18,7 @@ use clap::Parser;
 use enas4d::elastic::depthwise_cpu::{self, DepthwiseShape};
 use enas4d::elastic::{self, reference};
 use enas4d::ops::dw_channels::PlaneConv;
-use enas4d::selftest::random_vec;
+use enas4d::selftest::{max_rel_err, random_vec};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -72,17 +72,6 @@ fn time(min_time: f64, mut f: impl FnMut() -> Vec<f32>) -> f64 {
     }
     runs.sort_by(f64::total_cmp);
     runs[runs.len() / 2]
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    let scale = b
-        .iter()
-        .fold(0f64, |m, v| m.max(f64::from(v.abs())))
-        .max(1e-30);
-    a.iter()
-        .zip(b)
-        .fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())))
-        / scale
 }
 
 fn main() {
@@ -139,7 +128,7 @@ fn main() {
             .zip(&custom)
             .zip(&composed)
         {
-            let e = rel_err(a, b);
+            let e = max_rel_err(a, b);
             assert!(
                 e <= 1e-4,
                 "{what} c{c} {side}x{side} k{k} s{stride}: custom op and conv2d differ by {e:.2e}"
