@@ -28,6 +28,9 @@ enum Command {
     /// Search a supernet for multi-stage nets and thresholds under average-MACs budgets.
     #[cfg(feature = "train")]
     Search(commands::search::SearchArgs),
+    /// Plot the training curve of a run (or of runs laid end to end) as SVG.
+    #[cfg(feature = "train")]
+    Curve(commands::curve::CurveArgs),
     /// Export one subnet with its thresholds as a self-contained model file.
     #[cfg(feature = "train")]
     Export(commands::export::ExportArgs),
@@ -101,6 +104,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         #[cfg(feature = "train")]
         Command::Search(args) => commands::search::run(args),
+        #[cfg(feature = "train")]
+        Command::Curve(args) => commands::curve::run(args),
         #[cfg(feature = "train")]
         Command::Export(args) => commands::export::run(args),
         Command::Infer(args) => commands::infer::run(args),

@@ -130,6 +130,27 @@ fn sigkill_then_resume_then_eval() {
         "every step logged exactly once"
     );
     assert_eq!(checkpoint_step(&out), 16);
+
+    // The run drew its curve; `enas4d curve` draws runs end to end and names a missing log.
+    let svg = std::fs::read_to_string(out.join("curve.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("training curve"));
+    let twice = tmp.path().join("twice.svg");
+    let curve = Command::new(BIN)
+        .arg("curve")
+        .args([&out, &out])
+        .arg("--out")
+        .arg(&twice)
+        .output()
+        .unwrap();
+    assert!(curve.status.success());
+    assert!(String::from_utf8_lossy(&curve.stderr).contains("2 run(s), 512 images"));
+    let missing = Command::new(BIN)
+        .args(["curve"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("config.json"));
     let evals = std::fs::read_to_string(out.join("eval.jsonl")).unwrap();
     assert_eq!(
         evals.lines().count(),

@@ -1,6 +1,8 @@
 //! The subcommands of the `enas4d` binary.
 
 #[cfg(feature = "train")]
+pub mod curve;
+#[cfg(feature = "train")]
 pub mod eval;
 #[cfg(feature = "train")]
 pub mod export;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use enas4d::data::DataSource;
 use enas4d::space::Preset;
+use enas4d::train::curve::{plot_curve, read_run};
 use enas4d::train::{parse_device, probe_step_time, train, TrainConfig, TrainOptions};
 
 /// Arguments of `enas4d train`.
@@ -25,7 +26,7 @@ pub struct TrainArgs {
     /// Seed of the run.
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder (checkpoint, log.csv, eval.jsonl, supernet.bin). Default runs/tiny-s<S>.
+    /// Output folder (checkpoint, log.csv, eval.jsonl, supernet.bin, curve.svg). Default runs/tiny-s<S>.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in --out from its last checkpoint.
@@ -120,6 +121,15 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
         "train: {} steps, {:.0} s of training in all, {:.1} images/s this session",
         summary.steps, summary.elapsed_s, summary.images_per_s
     );
+    // The curve is a convenience: a failure to draw it must not fail the run.
+    let curve = out.join(enas4d::train::CURVE_FILE);
+    match read_run(&out).and_then(|run| {
+        let title = format!("training curve: {}", run.name);
+        plot_curve(&curve, &title, &[run])
+    }) {
+        Ok(()) => eprintln!("train: training curve written to {}", curve.display()),
+        Err(e) => eprintln!("train: no training curve: {e}"),
+    }
     if summary.finished {
         eprintln!(
             "train: supernet written to {}",

@@ -5,6 +5,7 @@
 mod batches;
 pub mod checkpoint;
 mod config;
+pub mod curve;
 mod device;
 pub mod eval;
 mod log;
@@ -39,6 +40,8 @@ use crate::supernet::{forward, sort_channels, BnMode, MaskCache, PassOptions, Su
 pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
 /// The trained supernet (weights only) written at the end of a run.
 pub const SUPERNET_FILE: &str = "supernet.bin";
+/// The training curve (SVG) written whenever a run stops.
+pub const CURVE_FILE: &str = "curve.svg";
 
 /// How to run [`train`].
 #[derive(Debug)]
