@@ -52,6 +52,11 @@ pub enum Error {
     #[error("model file: {0}")]
     Format(String),
 
+    // === Output errors ===
+    /// A plot could not be drawn.
+    #[error("cannot draw the plot: {0}")]
+    Plot(String),
+
     // === GPU errors ===
     /// No adapter matched the request (or none exists).
     #[error("no GPU adapter found: {0}")]
@@ -90,6 +95,11 @@ impl Error {
             path: path.as_ref().display().to_string(),
             source,
         }
+    }
+
+    /// A [`Error::Plot`] from the plotting library's error.
+    pub fn plot(e: impl std::fmt::Display) -> Self {
+        Error::Plot(e.to_string())
     }
 
     /// A [`Error::Config`] for `field`.

@@ -18,10 +18,6 @@ pub struct Series<'a> {
     pub line: bool,
 }
 
-fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Format(format!("plot: {e}"))
-}
-
 /// Writes an SVG plot of `series` (MACs in millions on x, accuracy in % on y) to `path`.
 pub fn plot_front(path: &Path, title: &str, series: &[Series]) -> Result<()> {
     let all: Vec<(f64, f64)> = series
@@ -42,20 +38,20 @@ pub fn plot_front(path: &Path, title: &str, series: &[Series]) -> Result<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
+        root.fill(&WHITE).map_err(Error::plot)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(56)
             .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
-            .map_err(plot_err)?;
+            .map_err(Error::plot)?;
         chart
             .configure_mesh()
             .x_desc("average MACs per image (millions)")
             .y_desc("accuracy (%)")
             .draw()
-            .map_err(plot_err)?;
+            .map_err(Error::plot)?;
         let colors = [RED, BLUE, GREEN, MAGENTA, BLACK];
         for (i, s) in series.iter().enumerate() {
             let color = colors[i % colors.len()];
@@ -69,13 +65,13 @@ pub fn plot_front(path: &Path, title: &str, series: &[Series]) -> Result<()> {
             } else {
                 chart.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
             }
-            .map_err(plot_err)?;
+            .map_err(Error::plot)?;
             drawn
                 .label(s.label)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(plot_err)?;
+                .map_err(Error::plot)?;
         }
         chart
             .configure_series_labels()
@@ -83,8 +79,8 @@ pub fn plot_front(path: &Path, title: &str, series: &[Series]) -> Result<()> {
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
-            .map_err(plot_err)?;
-        root.present().map_err(plot_err)?;
+            .map_err(Error::plot)?;
+        root.present().map_err(Error::plot)?;
     }
     write_atomic(path, svg.as_bytes())
 }

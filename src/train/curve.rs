@@ -193,10 +193,6 @@ pub fn curve_points(runs: &[RunLog], window_images: usize) -> CurvePoints {
     out
 }
 
-fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Format(format!("plot: {e}"))
-}
-
 fn span(points: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = points.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.06).max(1e-3);
@@ -217,14 +213,14 @@ fn draw_boundaries<DB: DrawingBackend>(
                 .iter()
                 .map(|(x, _)| PathElement::new(vec![(*x, y0), (*x, y1)], orange.stroke_width(1))),
         )
-        .map_err(plot_err)?;
+        .map_err(Error::plot)?;
     if named {
         let y = y1 - (y1 - y0) * 0.02;
         chart
             .draw_series(boundaries.iter().map(|(x, name)| {
                 Text::new(format!(" {name}"), (*x, y), ("sans-serif", 11).into_font())
             }))
-            .map_err(plot_err)?;
+            .map_err(Error::plot)?;
     }
     Ok(())
 }
@@ -234,8 +230,10 @@ fn draw_panels<DB: DrawingBackend>(
     title: &str,
     pts: &CurvePoints,
 ) -> Result<()> {
-    root.fill(&WHITE).map_err(plot_err)?;
-    let root = root.titled(title, ("sans-serif", 20)).map_err(plot_err)?;
+    root.fill(&WHITE).map_err(Error::plot)?;
+    let root = root
+        .titled(title, ("sans-serif", 20))
+        .map_err(Error::plot)?;
     let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 * 2 / 5);
     let (x0, x1) = span(pts.loss.iter().map(|p| p.0).chain([0.0]));
     let x_range = 0.0f64.max(x0)..x1;
@@ -246,17 +244,17 @@ fn draw_panels<DB: DrawingBackend>(
         .x_label_area_size(30)
         .y_label_area_size(56)
         .build_cartesian_2d(x_range.clone(), l0..l1)
-        .map_err(plot_err)?;
+        .map_err(Error::plot)?;
     chart
         .configure_mesh()
         .y_desc("training loss")
         .light_line_style(WHITE)
         .draw()
-        .map_err(plot_err)?;
+        .map_err(Error::plot)?;
     draw_boundaries(&mut chart, &pts.boundaries, (l0, l1), true)?;
     chart
         .draw_series(LineSeries::new(pts.loss.clone(), BLACK.stroke_width(1)))
-        .map_err(plot_err)?;
+        .map_err(Error::plot)?;
 
     let accs = pts.batch_accuracy.iter().map(|p| p.1).chain(
         pts.validation
@@ -269,14 +267,14 @@ fn draw_panels<DB: DrawingBackend>(
         .x_label_area_size(44)
         .y_label_area_size(56)
         .build_cartesian_2d(x_range, a0..a1)
-        .map_err(plot_err)?;
+        .map_err(Error::plot)?;
     chart
         .configure_mesh()
         .x_desc("images seen (millions); orange lines: a new run starts")
         .y_desc("accuracy (%)")
         .light_line_style(WHITE)
         .draw()
-        .map_err(plot_err)?;
+        .map_err(Error::plot)?;
     draw_boundaries(&mut chart, &pts.boundaries, (a0, a1), false)?;
     let grey = RGBColor(150, 150, 150);
     chart
@@ -284,7 +282,7 @@ fn draw_panels<DB: DrawingBackend>(
             pts.batch_accuracy.clone(),
             grey.stroke_width(1),
         ))
-        .map_err(plot_err)?
+        .map_err(Error::plot)?
         .label("largest, last exit, training batches")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
     let colors = [BLUE, CYAN, RED, MAGENTA, GREEN];
@@ -292,10 +290,10 @@ fn draw_panels<DB: DrawingBackend>(
         let color = colors[i % colors.len()];
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(1)))
-            .map_err(plot_err)?;
+            .map_err(Error::plot)?;
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-            .map_err(plot_err)?
+            .map_err(Error::plot)?
             .label(label.as_str())
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
     }
@@ -305,8 +303,8 @@ fn draw_panels<DB: DrawingBackend>(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)
+        .map_err(Error::plot)?;
+    root.present().map_err(Error::plot)
 }
 
 /// Writes the training curve of `runs` (laid end to end) as an SVG to `path`.
