@@ -62,6 +62,7 @@ echo "== classify sample test images (stage by stage, early exit)"
 echo
 echo "run: done in $((SECONDS - t0)) s"
 echo "  Pareto plot:    $out/search/pareto.svg (front: $out/search/front.json)"
+echo "  training curve: $(dirname "$s3")/curve.svg"
 echo "  exported model: $out/net.safetensors"
 echo "  classify more:  $bin infer --model $out/net.safetensors IMAGE..."
 echo "  browser demo:   scripts/build-npm.sh && node tests/browser/serve.mjs, then open http://127.0.0.1:8080/"
