@@ -32,10 +32,7 @@ pub fn run(args: CurveArgs) -> Result<bool, Box<dyn std::error::Error>> {
         format!("training curve: {last}")
     });
     plot_curve(&args.out, &title, &runs)?;
-    let images: usize = runs
-        .iter()
-        .map(|r| r.steps.last().map_or(0, |s| s.step) * r.batch)
-        .sum();
+    let images: usize = runs.iter().map(|r| r.images()).sum();
     eprintln!(
         "curve: {} run(s), {images} images, written to {}",
         runs.len(),

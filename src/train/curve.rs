@@ -38,6 +38,13 @@ pub struct RunLog {
     pub evals: Vec<EvalRow>,
 }
 
+impl RunLog {
+    /// Images the run trained on: its last logged step times its batch.
+    pub fn images(&self) -> usize {
+        self.steps.last().map_or(0, |s| s.step) * self.batch
+    }
+}
+
 #[derive(Deserialize)]
 struct BatchOnly {
     batch: usize,
@@ -153,7 +160,6 @@ pub struct CurvePoints {
 pub fn curve_points(runs: &[RunLog], window_images: usize) -> CurvePoints {
     let mut out = CurvePoints::default();
     let mut offset = 0usize;
-    let mut validation: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for (r, run) in runs.iter().enumerate() {
         if r > 0 {
             out.boundaries.push((offset as f64 / 1e6, run.name.clone()));
@@ -181,15 +187,14 @@ pub fn curve_points(runs: &[RunLog], window_images: usize) -> CurvePoints {
             for ex in picks {
                 let label = format!("val, {}, exit {}", e.subnet, ex + 1);
                 let point = (x, 100.0 * e.accuracy[ex]);
-                match validation.iter_mut().find(|(l, _)| *l == label) {
+                match out.validation.iter_mut().find(|(l, _)| *l == label) {
                     Some((_, pts)) => pts.push(point),
-                    None => validation.push((label, vec![point])),
+                    None => out.validation.push((label, vec![point])),
                 }
             }
         }
-        offset += run.steps.last().map_or(0, |s| s.step) * run.batch;
+        offset += run.images();
     }
-    out.validation = validation;
     out
 }
 
@@ -309,10 +314,7 @@ fn draw_panels<DB: DrawingBackend>(
 
 /// Writes the training curve of `runs` (laid end to end) as an SVG to `path`.
 pub fn plot_curve(path: &Path, title: &str, runs: &[RunLog]) -> Result<()> {
-    let total: usize = runs
-        .iter()
-        .map(|r| r.steps.last().map_or(0, |s| s.step) * r.batch)
-        .sum();
+    let total: usize = runs.iter().map(RunLog::images).sum();
     if total == 0 {
         return Err(Error::config("curve", "the runs have no logged steps"));
     }
