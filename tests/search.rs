@@ -72,6 +72,16 @@ fn search_respects_budgets_and_resumes() {
     .unwrap();
     assert_eq!(state.measured.len(), 8 + 3);
     assert_eq!(eval.calls, 11);
+    let largest = SubnetConfig::largest(&preset);
+    let seeded = &state.measured[2..8];
+    assert!(
+        seeded.iter().all(|m| m.config.p != largest.p
+            && SubnetConfig {
+                p: largest.p.clone(),
+                ..m.config.clone()
+            } == largest),
+        "after the extremes come the largest nets at other cut choices"
+    );
     assert!(state.predictor_rank_correlation.is_some());
 
     // Resume with one more generation: only that generation's subnets are measured.

@@ -34,7 +34,8 @@ pub struct SearchArgs {
     /// Continue the search saved in --out.
     #[arg(long)]
     resume: bool,
-    /// Subnets measured before evolution.
+    /// Subnets measured before evolution (the largest, the smallest, the largest at each
+    /// choice of stage cuts, then random ones).
     #[arg(long, default_value_t = 24)]
     initial: usize,
     /// Generations of evolution.

@@ -38,7 +38,8 @@ pub trait Evaluator {
 pub struct SearchOptions {
     /// Average-MACs budgets searched in turn, one per generation (cycled).
     pub budgets: Vec<f64>,
-    /// Subnets measured before evolution (largest and smallest included).
+    /// Subnets measured before evolution: the largest, the smallest, the largest at each
+    /// choice of stage cuts, then random ones.
     pub initial: usize,
     /// Parents kept per generation.
     pub population: usize,
@@ -250,10 +251,17 @@ pub fn search(
     o.validate()?;
     let total = o.initial + o.generations * o.measure_per_generation;
     let mut rng = SmallRng::seed_from_u64(o.seed);
+    // The extremes, then the largest net at each choice of cuts (so that the front reaches the
+    // wide nets with cheap early exits), then random subnets.
     let mut initial = vec![
         SubnetConfig::largest(preset),
         SubnetConfig::smallest(preset),
     ];
+    for c in SubnetConfig::largest_per_cuts(preset) {
+        if initial.len() < o.initial && !initial.contains(&c) {
+            initial.push(c);
+        }
+    }
     while initial.len() < o.initial {
         initial.push(SubnetConfig::random(preset, &mut rng));
     }

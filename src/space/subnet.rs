@@ -55,6 +55,19 @@ impl SubnetConfig {
         }
     }
 
+    /// The largest subnet at every choice of stage cuts p, in lexicographic order of p:
+    /// the widest nets whose early exits range from cheap (small p_1) to costly.
+    pub fn largest_per_cuts(preset: &Preset) -> Vec<Self> {
+        let largest = Self::largest(preset);
+        cut_choices(preset.stages - 1)
+            .into_iter()
+            .map(|p| SubnetConfig {
+                p,
+                ..largest.clone()
+            })
+            .collect()
+    }
+
     /// A uniformly random subnet.
     pub fn random<R: Rng + ?Sized>(preset: &Preset, rng: &mut R) -> Self {
         let s = preset.stages;
@@ -221,6 +234,25 @@ impl SubnetConfig {
     }
 }
 
+/// Every set of `k` distinct sorted cut fractions, in lexicographic order.
+fn cut_choices(k: usize) -> Vec<Vec<f64>> {
+    fn extend(from: usize, k: usize, prefix: &mut Vec<f64>, out: &mut Vec<Vec<f64>>) {
+        if k == 0 {
+            out.push(prefix.clone());
+            return;
+        }
+        let last = CUT_FRACTIONS.len().saturating_sub(k);
+        for (i, &f) in CUT_FRACTIONS.iter().enumerate().take(last + 1).skip(from) {
+            prefix.push(f);
+            extend(i + 1, k - 1, prefix, out);
+            prefix.pop();
+        }
+    }
+    let mut out = Vec::new();
+    extend(0, k, &mut Vec::new(), &mut out);
+    out
+}
+
 /// S − 1 distinct sorted cut fractions drawn uniformly.
 fn random_cuts<R: Rng + ?Sized>(stages: usize, rng: &mut R) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..CUT_FRACTIONS.len()).collect();
@@ -250,6 +282,35 @@ mod tests {
             a.validate(&preset).unwrap();
             a.mutate(&preset, 0.3, &mut rng).validate(&preset).unwrap();
             a.crossover(&b, &mut rng).validate(&preset).unwrap();
+        }
+    }
+
+    #[test]
+    fn should_give_the_largest_net_at_every_cut_choice() {
+        for (stages, n) in [(1, 1), (2, 5), (3, 10), (4, 10)] {
+            let preset = Preset::tiny(stages, 10).unwrap();
+            let largest = SubnetConfig::largest(&preset);
+            let all = SubnetConfig::largest_per_cuts(&preset);
+            assert_eq!(all.len(), n, "C(5, {}) cut choices", stages - 1);
+            for (i, c) in all.iter().enumerate() {
+                c.validate(&preset).unwrap();
+                assert_eq!(
+                    SubnetConfig {
+                        p: largest.p.clone(),
+                        ..c.clone()
+                    },
+                    largest
+                );
+                assert!(all[..i].iter().all(|o| o.p != c.p), "distinct cuts");
+            }
+            assert!(all.contains(&largest));
+            assert_eq!(
+                all[0],
+                SubnetConfig {
+                    p: SubnetConfig::smallest(&preset).p,
+                    ..largest
+                }
+            );
         }
     }
 
