@@ -32,6 +32,8 @@ pub struct RunLog {
     pub name: String,
     /// Images per step (`batch` of the run's `config.json`).
     pub batch: usize,
+    /// Whether the run trained one subnet alone (`alone` in its `config.json`).
+    pub alone: bool,
     /// Every logged step, in order.
     pub steps: Vec<StepRow>,
     /// Every validation.
@@ -48,6 +50,8 @@ impl RunLog {
 #[derive(Deserialize)]
 struct BatchOnly {
     batch: usize,
+    #[serde(default)]
+    alone: Option<serde::de::IgnoredAny>,
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -111,9 +115,8 @@ fn parse_steps(path: &Path, text: &str) -> Result<Vec<StepRow>> {
 /// `eval.jsonl`.
 pub fn read_run(dir: &Path) -> Result<RunLog> {
     let config_path = dir.join("config.json");
-    let batch = serde_json::from_str::<BatchOnly>(&read(&config_path)?)
-        .map_err(|e| Error::data(&config_path, e.to_string()))?
-        .batch;
+    let BatchOnly { batch, alone } = serde_json::from_str(&read(&config_path)?)
+        .map_err(|e| Error::data(&config_path, e.to_string()))?;
     if batch == 0 {
         return Err(Error::data(&config_path, "batch is 0"));
     }
@@ -137,6 +140,7 @@ pub fn read_run(dir: &Path) -> Result<RunLog> {
     Ok(RunLog {
         name,
         batch,
+        alone: alone.is_some(),
         steps,
         evals,
     })
@@ -147,8 +151,11 @@ pub fn read_run(dir: &Path) -> Result<RunLog> {
 pub struct CurvePoints {
     /// Training loss, averaged over windows of steps.
     pub loss: Vec<(f64, f64)>,
-    /// The largest subnet's batch accuracy at the last exit (%), averaged likewise.
+    /// The largest subnet's (alone: the subnet's) batch accuracy at the last exit (%),
+    /// averaged likewise.
     pub batch_accuracy: Vec<(f64, f64)>,
+    /// The legend of `batch_accuracy`.
+    pub batch_label: String,
     /// Validation accuracy (%) per series: `(label, points)`, e.g. `largest, exit 3`.
     pub validation: Vec<(String, Vec<(f64, f64)>)>,
     /// Where each run after the first starts, with its name.
@@ -158,7 +165,15 @@ pub struct CurvePoints {
 /// Lays `runs` end to end and averages the step rows over windows of about `window_images`
 /// images (at least one step).
 pub fn curve_points(runs: &[RunLog], window_images: usize) -> CurvePoints {
-    let mut out = CurvePoints::default();
+    let mut out = CurvePoints {
+        batch_label: if !runs.is_empty() && runs.iter().all(|r| r.alone) {
+            "the subnet, last exit, training batches"
+        } else {
+            "largest, last exit, training batches"
+        }
+        .into(),
+        ..CurvePoints::default()
+    };
     let mut offset = 0usize;
     for (r, run) in runs.iter().enumerate() {
         if r > 0 {
@@ -288,7 +303,7 @@ fn draw_panels<DB: DrawingBackend>(
             grey.stroke_width(1),
         ))
         .map_err(Error::plot)?
-        .label("largest, last exit, training batches")
+        .label(pts.batch_label.as_str())
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
     let colors = [BLUE, CYAN, RED, MAGENTA, GREEN];
     for (i, (label, points)) in pts.validation.iter().enumerate() {
@@ -335,6 +350,7 @@ mod tests {
         RunLog {
             name: name.into(),
             batch,
+            alone: false,
             steps: steps
                 .iter()
                 .map(|&(step, loss, acc)| StepRow {
@@ -386,5 +402,36 @@ mod tests {
         assert!((pts.batch_accuracy[0].1 - 30.0).abs() < 1e-9);
         assert_eq!(pts.boundaries.len(), 1);
         assert!((pts.boundaries[0].0 * 1e6 - 30.0).abs() < 1e-6);
+        assert!(pts.batch_label.starts_with("largest"));
+    }
+
+    #[test]
+    fn an_alone_run_is_labelled_as_the_subnet() {
+        let mut a = run("a", 10, &[(1, 4.0, 0.2)]);
+        a.alone = true;
+        assert!(curve_points(std::slice::from_ref(&a), 10)
+            .batch_label
+            .starts_with("the subnet"));
+        let b = run("b", 10, &[(1, 4.0, 0.2)]);
+        assert!(curve_points(&[a, b], 10).batch_label.starts_with("largest"));
+    }
+
+    #[test]
+    fn reads_whether_a_run_trained_one_subnet_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("log.csv"),
+            "step,phase,lr,loss,acc_exit1,images_per_s,elapsed_s\n1,full,1e-3,2.5,0.25,10.0,1.0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("eval.jsonl"), "").unwrap();
+        for (config, alone) in [
+            (r#"{"batch": 8}"#, false),
+            (r#"{"batch": 8, "alone": {"p": []}}"#, true),
+        ] {
+            std::fs::write(dir.path().join("config.json"), config).unwrap();
+            let run = read_run(dir.path()).unwrap();
+            assert_eq!((run.batch, run.alone), (8, alone));
+        }
     }
 }
