@@ -55,6 +55,11 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Random subnets per step besides the largest and the smallest (sandwich rule).
     pub random_subnets: usize,
+    /// Widest subnets per step besides those: every choice at its maximum except the input
+    /// resolution and (in the expand phase) the stage cuts, which are drawn at random. They
+    /// train the wide nets at the resolutions and cuts the largest subnet never sees.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub widest_subnets: usize,
     /// The phases, in order.
     pub phases: Vec<PhaseSpec>,
     /// AdamW weight decay.
@@ -108,6 +113,7 @@ impl TrainConfig {
             stages,
             batch,
             random_subnets: 1,
+            widest_subnets: 0,
             phases,
             weight_decay: 1e-4,
             label_smoothing: 0.1,
@@ -200,6 +206,10 @@ impl TrainConfig {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +227,17 @@ mod tests {
             assert!(c.lr(c.phases[0].steps) > c.lr(c.phases[0].steps - 1));
         }
         assert!(TrainConfig::schedule("slow", 3).is_err());
+    }
+
+    #[test]
+    fn widest_subnets_default_to_zero_and_stay_out_of_old_configs() {
+        let c = TrainConfig::schedule("full", 3).unwrap();
+        let mut v = serde_json::to_value(&c).unwrap();
+        assert!(v.get("widest_subnets").is_none(), "{v}");
+        v["widest_subnets"] = serde_json::json!(2);
+        let w: TrainConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(w.widest_subnets, 2);
+        assert_eq!(serde_json::to_value(&w).unwrap()["widest_subnets"], 2);
     }
 
     #[test]

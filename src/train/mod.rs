@@ -106,7 +106,8 @@ fn batch_accuracy(logits: &Tensor<2>, labels: &[u32]) -> Result<f64> {
     Ok(hits as f64 / labels.len().max(1) as f64)
 }
 
-/// The summed loss of one step's sandwich (largest, smallest, random subnets of `phase`; or
+/// The summed loss of one step's sandwich (largest, smallest, random and widest subnets of
+/// `phase`; or
 /// the `alone` subnet) on the images `idx`, its value, and the largest subnet's exit logits.
 #[allow(clippy::too_many_arguments)]
 fn sandwich_loss(
@@ -129,6 +130,7 @@ fn sandwich_loss(
         None => {
             let mut picks = vec![Pick::Largest, Pick::Smallest];
             picks.extend(std::iter::repeat_n(Pick::Random, config.random_subnets));
+            picks.extend(std::iter::repeat_n(Pick::Widest, config.widest_subnets));
             picks
                 .into_iter()
                 .map(|pick| (pick, sample(preset, phase, pick, &mut rng)))

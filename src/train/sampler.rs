@@ -14,6 +14,9 @@ pub enum Pick {
     Smallest,
     /// Elastic choices of the phase at random, random resolution.
     Random,
+    /// Every choice at its maximum except the resolution and (in the expand phase) the stage
+    /// cuts, drawn at random.
+    Widest,
 }
 
 /// A subnet of `phase`: dimensions not yet elastic keep the largest subnet's values.
@@ -27,10 +30,16 @@ pub fn sample<R: Rng + ?Sized>(
     let source = match pick {
         Pick::Largest => return largest,
         Pick::Smallest => SubnetConfig::smallest(preset),
-        Pick::Random => SubnetConfig::random(preset, rng),
+        Pick::Random | Pick::Widest => SubnetConfig::random(preset, rng),
     };
     let mut c = largest;
     c.resolution = source.resolution;
+    if pick == Pick::Widest {
+        if phase == Phase::Expand {
+            c.p = source.p;
+        }
+        return c;
+    }
     if phase != Phase::Full {
         c.kernel = source.kernel;
     }
@@ -79,5 +88,31 @@ mod tests {
                     .unwrap();
             }
         }
+    }
+
+    #[test]
+    fn widest_draws_only_resolution_and_cuts() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let largest = SubnetConfig::largest(&preset);
+        let mut rng = SmallRng::seed_from_u64(9);
+        let (mut resolutions, mut cuts) = (Vec::new(), Vec::new());
+        for _ in 0..40 {
+            let w = sample(&preset, Phase::Expand, Pick::Widest, &mut rng);
+            w.validate(&preset).unwrap();
+            assert_eq!(
+                (&w.kernel, &w.depth, &w.expand),
+                (&largest.kernel, &largest.depth, &largest.expand)
+            );
+            resolutions.push(w.resolution);
+            cuts.push(w.p);
+            let k = sample(&preset, Phase::Kernel, Pick::Widest, &mut rng);
+            assert_eq!(k.p, largest.p, "cuts are elastic only in the expand phase");
+        }
+        resolutions.sort_unstable();
+        resolutions.dedup();
+        assert_eq!(resolutions, preset.resolutions, "every resolution is drawn");
+        cuts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        cuts.dedup();
+        assert!(cuts.len() > 3, "cuts vary: {cuts:?}");
     }
 }
