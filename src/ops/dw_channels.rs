@@ -218,9 +218,14 @@ mod tests {
 
     #[test]
     fn forward_matches_direct_loops() {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
+        let seed = std::env::var("ENAS4D_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
         println!("seed {seed}");
         let mut rng = SmallRng::seed_from_u64(seed);
         // Odd sizes; 43 channels use a 32-block, an 8-block and three single lanes.
