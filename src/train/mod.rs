@@ -107,8 +107,8 @@ fn batch_accuracy(logits: &Tensor<2>, labels: &[u32]) -> Result<f64> {
 }
 
 /// The summed loss of one step's sandwich (largest, smallest, random and widest subnets of
-/// `phase`; or
-/// the `alone` subnet) on the images `idx`, its value, and the largest subnet's exit logits.
+/// `phase`; or the `alone` subnet) on the images `idx`, its value, and the largest subnet's
+/// exit logits.
 #[allow(clippy::too_many_arguments)]
 fn sandwich_loss(
     net: &Supernet,
