@@ -155,7 +155,7 @@ pub struct CurvePoints {
     /// averaged likewise.
     pub batch_accuracy: Vec<(f64, f64)>,
     /// The legend of `batch_accuracy`.
-    pub batch_label: String,
+    pub batch_label: &'static str,
     /// Validation accuracy (%) per series: `(label, points)`, e.g. `largest, exit 3`.
     pub validation: Vec<(String, Vec<(f64, f64)>)>,
     /// Where each run after the first starts, with its name.
@@ -170,8 +170,7 @@ pub fn curve_points(runs: &[RunLog], window_images: usize) -> CurvePoints {
             "the subnet, last exit, training batches"
         } else {
             "largest, last exit, training batches"
-        }
-        .into(),
+        },
         ..CurvePoints::default()
     };
     let mut offset = 0usize;
@@ -303,7 +302,7 @@ fn draw_panels<DB: DrawingBackend>(
             grey.stroke_width(1),
         ))
         .map_err(Error::plot)?
-        .label(pts.batch_label.as_str())
+        .label(pts.batch_label)
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
     let colors = [BLUE, CYAN, RED, MAGENTA, GREEN];
     for (i, (label, points)) in pts.validation.iter().enumerate() {
