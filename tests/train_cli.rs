@@ -347,3 +347,51 @@ fn alone_trains_one_subnet() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A warm start (`--init`) with another seed is refused unless `val_seed` keeps the
+/// supernet's validation split, which it then trains without touching.
+#[test]
+fn warm_start_keeps_the_validation_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut rng = SmallRng::seed_from_u64(6);
+    write_idx(&data, "train", 160, &mut rng);
+    write_idx(&data, "t10k", 20, &mut rng);
+    let mut cfg = config();
+    cfg["phases"] = serde_json::json!([{"phase": "full", "steps": 2, "lr": 3e-3}]);
+    let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
+        let path = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        Command::new(BIN)
+            .args(["train", "--quiet", "--device", "cpu", "--config"])
+            .arg(&path)
+            .args(extra)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .output()
+            .unwrap()
+    };
+    let o = run(&cfg, "first", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let init = tmp.path().join("first").join("supernet.bin");
+    let init = init.to_str().unwrap();
+
+    let o = run(&cfg, "reseeded", &["--init", init, "--seed", "8"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("val_seed"), "{err}");
+
+    cfg["val_seed"] = serde_json::json!(7);
+    let o = run(&cfg, "kept", &["--init", init, "--seed", "8"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("kept/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (saved["seed"].as_u64(), saved["val_seed"].as_u64()),
+        (Some(8), Some(7))
+    );
+}

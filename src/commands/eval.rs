@@ -23,7 +23,7 @@ pub struct EvalArgs {
     /// The smallest subnet.
     #[arg(long, conflicts_with = "largest")]
     smallest: bool,
-    /// `val` (held out from training with the run's seed) or `test`.
+    /// `val` (held out from training with the run's split seed) or `test`.
     #[arg(long, default_value = "val")]
     split: String,
     /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
@@ -76,7 +76,7 @@ pub fn run(args: EvalArgs) -> Result<bool, Box<dyn std::error::Error>> {
     if train_all.classes != header.classes {
         return Err("the data's classes differ from the model's".into());
     }
-    let (train, val) = train_all.split_validation(header.config.val_size, header.config.seed)?;
+    let (train, val) = header.config.split(&train_all)?;
     let data = match args.split.as_str() {
         "val" => val,
         "test" => source.load(false)?,

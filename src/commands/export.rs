@@ -99,8 +99,7 @@ pub fn run(args: ExportArgs) -> Result<bool, Box<dyn std::error::Error>> {
     if all.classes != ckpt.header.classes {
         return Err("the data's classes differ from the model's".into());
     }
-    let (train, val) =
-        all.split_validation(ckpt.header.config.val_size, ckpt.header.config.seed)?;
+    let (train, val) = ckpt.header.config.split(&all)?;
     let val = val.subset(&(0..args.val_images.min(val.len())).collect::<Vec<_>>());
     let plan = Plan::new(&preset, &config)?;
     let stats = calibrate(

@@ -121,8 +121,7 @@ fn open(
         )
         .into());
     }
-    let (train, val) =
-        all.split_validation(ckpt.header.config.val_size, ckpt.header.config.seed)?;
+    let (train, val) = ckpt.header.config.split(&all)?;
     let n = val_images.min(val.len());
     let val = val.subset(&(0..n).collect::<Vec<_>>());
     Ok(Context { ckpt, train, val })

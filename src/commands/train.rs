@@ -82,7 +82,7 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let resuming = args.resume && out.join(enas4d::train::CHECKPOINT_FILE).exists();
     if let (Some(secs), false) = (args.time_budget, resuming) {
         let preset = Preset::by_name(&config.preset, config.stages, data.classes.len())?;
-        let (train_part, _) = data.split_validation(config.val_size, config.seed)?;
+        let (train_part, _) = config.split(&data)?;
         let step = probe_step_time(&config, &preset, &train_part, &device, 3, 5)?;
         let factor = secs / (step * config.total_steps() as f64);
         config = config.scaled(factor);

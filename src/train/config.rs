@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::space::SubnetConfig;
 
@@ -72,6 +73,11 @@ pub struct TrainConfig {
     pub dropout: f64,
     /// Training images held out for validation (fixed seed).
     pub val_size: usize,
+    /// Seed of the validation split when it differs from `seed`: a run warm-started from a
+    /// supernet with another seed keeps that supernet's split (never trains on its validation
+    /// images) by setting this to the supernet's split seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_seed: Option<u64>,
     /// Training images used to re-estimate BN statistics before an evaluation.
     pub bn_images: usize,
     /// Steps between checkpoints.
@@ -120,6 +126,7 @@ impl TrainConfig {
             distill: 1.0,
             dropout: 0.1,
             val_size,
+            val_seed: None,
             bn_images: if name == "quick" { 1000 } else { 2000 },
             checkpoint_every: every,
             seed: 1,
@@ -170,6 +177,38 @@ impl TrainConfig {
         }
         c.checkpoint_every = (c.total_steps() / 40).clamp(1, 500);
         c
+    }
+
+    /// The seed that draws the validation split: `val_seed`, else `seed`.
+    pub fn split_seed(&self) -> u64 {
+        self.val_seed.unwrap_or(self.seed)
+    }
+
+    /// Splits `data` into (train, validation) as this configuration says.
+    pub fn split(&self, data: &Dataset) -> Result<(Dataset, Dataset)> {
+        data.split_validation(self.val_size, self.split_seed())
+    }
+
+    /// Checks that a warm start from a supernet trained with `init` holds out the same
+    /// validation split, so that no image it was validated on is trained on.
+    pub fn check_same_split(&self, init: &TrainConfig) -> Result<()> {
+        if (self.val_size, self.split_seed()) == (init.val_size, init.split_seed()) {
+            return Ok(());
+        }
+        Err(Error::config(
+            "init",
+            format!(
+                "the supernet held out another validation split (val_size {}, seed {}) than \
+                 this run (val_size {}, seed {}): training would see its validation images; \
+                 set val_size to {} and val_seed to {}",
+                init.val_size,
+                init.split_seed(),
+                self.val_size,
+                self.split_seed(),
+                init.val_size,
+                init.split_seed()
+            ),
+        ))
     }
 
     /// Total optimizer steps.
@@ -238,6 +277,24 @@ mod tests {
         let w: TrainConfig = serde_json::from_value(v).unwrap();
         assert_eq!(w.widest_subnets, 2);
         assert_eq!(serde_json::to_value(&w).unwrap()["widest_subnets"], 2);
+    }
+
+    #[test]
+    fn a_warm_start_keeps_the_validation_split_of_its_supernet() {
+        let init = TrainConfig::schedule("full", 3).unwrap();
+        assert!(serde_json::to_value(&init)
+            .unwrap()
+            .get("val_seed")
+            .is_none());
+        let mut run = init.clone();
+        run.seed = init.seed + 10;
+        let err = run.check_same_split(&init).unwrap_err().to_string();
+        assert!(err.contains("init") && err.contains("val_seed"), "{err}");
+        run.val_seed = Some(init.seed);
+        run.check_same_split(&init).unwrap();
+        assert_eq!(run.split_seed(), init.seed);
+        run.val_size += 1;
+        assert!(run.check_same_split(&init).is_err());
     }
 
     #[test]

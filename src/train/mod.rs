@@ -254,7 +254,7 @@ pub fn evaluate_phase(
 }
 
 /// Trains (or resumes training) a supernet on `train_all` (a validation split of
-/// `config.val_size` images is held out with the run's seed).
+/// `config.val_size` images is held out with its split seed).
 pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     let ckpt_path = opts.out_dir.join(CHECKPOINT_FILE);
     let ad = opts.device.clone().autodiff();
@@ -302,6 +302,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
                         format!("{} was trained with another preset", path.display()),
                     ));
                 }
+                config.check_same_split(&c.header.config)?;
                 c.net
             }
             None => Supernet::new(&preset, &ad, config.seed)?,
@@ -313,7 +314,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         alone.validate(&preset)?;
     }
     devices.push(opts.device_name.clone());
-    let (train, val) = train_all.split_validation(config.val_size, config.seed)?;
+    let (train, val) = config.split(train_all)?;
     let mut log = TrainLog::open(&opts.out_dir, config.stages, start)?;
     let new_optim = || {
         AdamWConfig::new()
