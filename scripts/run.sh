@@ -5,7 +5,8 @@
 #   3. (with --train) train both supernets with the quick schedule, else use the shipped ones;
 #   4. search the multi-stage supernet under an average-MACs budget, beside the static one;
 #   5. export the chosen net and classify sample test images with early exit;
-#   6. print the table: accuracy and average MACs of the searched net vs the static baselines.
+#   6. print the table: accuracy and average MACs of the searched net vs the static baselines
+#      (the best static subnet and the best cascade of two), on the first 2 000 test images.
 #
 #   scripts/run.sh [--train] [--budget MACS]     (default budget 3M; output in runs/main)
 set -euo pipefail
@@ -50,7 +51,7 @@ fi
 
 echo "== search under an average budget of $budget MACs"
 "$bin" search --model "$s3" --static-model "$s1" --budget "$budget" --out "$out/search" \
-  --initial 12 --generations 4 --val-images 1000 --bn-images 500 --quiet
+  --initial 12 --generations 4 --val-images 1000 --test-images 2000 --bn-images 500 --quiet
 
 echo "== export the chosen net"
 "$bin" export --model "$s3" --search "$out/search/front.json" --out "$out/net.safetensors"

@@ -12,7 +12,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -22,7 +22,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
+        return Err(Error::write(&tmp, e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_says_write_and_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        // A folder cannot be made under a file, whoever runs the test.
+        let target = file.join("sub").join("out.json");
+        let err = write_atomic(&target, b"{}").unwrap_err().to_string();
+        assert!(err.starts_with("cannot write"), "{err}");
+        assert!(err.contains("plain-file"), "{err}");
+        write_atomic(&dir.path().join("ok.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("ok.json")).unwrap(), b"{}");
+    }
 }

@@ -47,6 +47,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file or folder could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+
     // === Model file errors ===
     /// An exported model file is malformed, of another version, or inconsistent.
     #[error("model file: {0}")]
@@ -81,6 +90,14 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A [`Error::Write`] for `path`.
+    pub fn write(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
     /// A [`Error::Data`] for `path`.
     pub fn data(path: impl AsRef<std::path::Path>, reason: impl Into<String>) -> Self {
         Error::Data {

@@ -72,9 +72,11 @@ fn sigkill_then_resume_then_eval() {
     let out = tmp.path().join("run");
     let args = |resume: bool| {
         let mut c = Command::new(BIN);
-        c.args(["train", "--quiet", "--device", "cpu", "--config"])
-            .arg(&cfg)
-            .arg("--data")
+        c.args(["train", "--quiet", "--device", "cpu"]);
+        if !resume {
+            c.arg("--config").arg(&cfg);
+        }
+        c.arg("--data")
             .arg(format!("idx:{}", data.display()))
             .arg("--out")
             .arg(&out)
@@ -117,7 +119,38 @@ fn sigkill_then_resume_then_eval() {
     let refused = args(false).output().unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
+    // --resume takes the checkpoint's configuration: an option that would change it is
+    // refused, and so is a folder without a checkpoint (a mistyped --out).
+    for extra in [
+        &["--batch", "8"][..],
+        &["--seed", "3"],
+        &["--config", "x.json"],
+    ] {
+        let o = args(true).args(extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+    }
+    let typo = Command::new(BIN)
+        .args(["train", "--quiet", "--device", "cpu", "--resume", "--out"])
+        .arg(tmp.path().join("no-such-run"))
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("no checkpoint to resume"), "{err}");
+    assert!(!tmp.path().join("no-such-run").exists());
+    // A killed run's half-written temporary file is removed by the run that resumes.
+    let stale = out.join(".checkpoint.bin.999999.tmp");
+    std::fs::write(&stale, b"half").unwrap();
 
+    // Another run holding the folder keeps a resume out; the lock of a killed run does not.
+    let holder = enas4d::train::RunLock::acquire(&out).unwrap();
+    let busy = args(true).output().unwrap();
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("another training run"));
+    drop(holder);
     let resumed = args(true).output().unwrap();
     assert!(
         resumed.status.success(),
@@ -130,6 +163,7 @@ fn sigkill_then_resume_then_eval() {
         "every step logged exactly once"
     );
     assert_eq!(checkpoint_step(&out), 16);
+    assert!(!stale.exists(), "stale temporary file left behind");
 
     // The run drew its curve; `enas4d curve` draws runs end to end and names a missing log.
     let svg = std::fs::read_to_string(out.join("curve.svg")).unwrap();
@@ -252,6 +286,41 @@ fn sigkill_then_resume_then_eval() {
     assert!(within
         .iter()
         .all(|r| r["macs"].as_u64().unwrap() <= macs[2]));
+    // One undecodable image is reported in its place; the others are still classified and
+    // the exit status says something failed.
+    let broken = tmp.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\ntruncated").unwrap();
+    let mixed = Command::new(BIN)
+        .args(["infer", "--json", "--model"])
+        .arg(&net)
+        .arg(&grey)
+        .arg(&broken)
+        .arg(&photo)
+        .output()
+        .unwrap();
+    assert_eq!(mixed.status.code(), Some(1));
+    let rows: Vec<serde_json::Value> = String::from_utf8(mixed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[0]["label"].is_string() && rows[2]["label"].is_string());
+    assert!(rows[1]["file"].as_str().unwrap().ends_with("broken.png"));
+    assert!(rows[1]["error"].as_str().unwrap().contains("broken.png"));
+    // A wrong --device is refused before any image is read.
+    let wrong = Command::new(BIN)
+        .args(["infer", "--device", "tpu", "--model"])
+        .arg(&net)
+        .arg(tmp.path().join("does-not-exist.png"))
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("tpu") && !err.contains("does-not-exist"),
+        "{err}"
+    );
     let too_small = Command::new(BIN)
         .args(["infer", "--budget", "10", "--model"])
         .arg(&net)
@@ -393,5 +462,166 @@ fn warm_start_keeps_the_validation_split() {
     assert_eq!(
         (saved["seed"].as_u64(), saved["val_seed"].as_u64()),
         (Some(8), Some(7))
+    );
+}
+
+/// A supernet trained with sampled stage cuts and exit weights, then `enas4d search` beside a
+/// static one: front.json holds per budget the multi-stage net, the best static subnet and
+/// the best cascade of two static subnets, and the three test-split curves the plot draws.
+#[test]
+fn search_reports_static_and_cascade_baselines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut rng = SmallRng::seed_from_u64(8);
+    write_idx(&data, "train", 160, &mut rng);
+    write_idx(&data, "t10k", 50, &mut rng);
+    let train = |stages: usize, name: &str| {
+        let mut cfg = config();
+        cfg["stages"] = serde_json::json!(stages);
+        cfg["phases"] = serde_json::json!([{"phase": "expand", "steps": 3, "lr": 3e-3}]);
+        cfg["sampled_cuts"] = serde_json::json!(true);
+        cfg["exit_weights"] = serde_json::json!(vec![1.0; stages]);
+        let path = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        let out = tmp.path().join(name);
+        let o = Command::new(BIN)
+            .args(["train", "--quiet", "--device", "cpu", "--config"])
+            .arg(&path)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out.join("supernet.bin")
+    };
+    let multi = train(3, "s3");
+    let single = train(1, "s1");
+    let out = tmp.path().join("search");
+    let o = Command::new(BIN)
+        .args(["search", "--quiet", "--initial", "5", "--generations", "1"])
+        .args([
+            "--val-images",
+            "40",
+            "--bn-images",
+            "20",
+            "--test-images",
+            "30",
+        ])
+        .args(["--budget", "4M", "--budget", "20M", "--model"])
+        .arg(&multi)
+        .arg("--static-model")
+        .arg(&single)
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let front: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("front.json")).unwrap()).unwrap();
+    let roomy = &front["budgets"][1];
+    for key in ["multi_stage", "best_static", "best_cascade"] {
+        let test = &roomy[key]["test"];
+        let acc = test["accuracy"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&acc), "{key}: {roomy}");
+        assert!(
+            test["avg_macs"].as_f64().unwrap() <= 20e6 * 1.5,
+            "{key}: {roomy}"
+        );
+    }
+    let cascade = &roomy["best_cascade"];
+    let macs = |c: &serde_json::Value| {
+        let config: enas4d::space::SubnetConfig = serde_json::from_value(c.clone()).unwrap();
+        let preset = enas4d::space::Preset::tiny(1, 10).unwrap();
+        *enas4d::space::count(&preset, &config)
+            .unwrap()
+            .cum_macs
+            .last()
+            .unwrap() as f64
+    };
+    let (cheap, big) = (macs(&cascade["cheap"]), macs(&cascade["big"]));
+    assert!(cheap < big, "{cascade}");
+    let val = &cascade["val"];
+    let share = val["exit_shares"][1].as_f64().unwrap();
+    let charged = cheap + share * big;
+    assert!(
+        (val["avg_macs"].as_f64().unwrap() - charged).abs() <= charged * 1e-9,
+        "both costs charged: {cascade}"
+    );
+    assert!(val["avg_macs"].as_f64().unwrap() <= 20e6);
+    for curve in ["multi_stage", "best_static", "static_cascade"] {
+        let points = front["test_curves"][curve].as_array().unwrap();
+        assert!(!points.is_empty(), "{curve}");
+        let val: Vec<f64> = points
+            .iter()
+            .map(|p| p["val_avg_macs"].as_f64().unwrap())
+            .collect();
+        assert!(val.windows(2).all(|w| w[0] < w[1]), "{curve}: {val:?}");
+    }
+    let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
+    assert!(svg.contains("cascade of two static subnets") && svg.contains("Test accuracy"));
+}
+
+/// A warm start into the expand phase continues the supernet as it is: its channels were
+/// sorted when it entered that phase, and sorting them again would move them under every
+/// narrower subnet it was trained with.
+#[test]
+fn a_warm_start_does_not_sort_channels_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut rng = SmallRng::seed_from_u64(9);
+    write_idx(&data, "train", 160, &mut rng);
+    write_idx(&data, "t10k", 20, &mut rng);
+    let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
+        let path = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        let o = Command::new(BIN)
+            .args(["train", "--quiet", "--device", "cpu", "--config"])
+            .arg(&path)
+            .args(extra)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        tmp.path().join(name).join("supernet.bin")
+    };
+    let first = run(&config(), "first", &[]);
+    let mut cfg = config();
+    cfg["phases"] = serde_json::json!([{"phase": "expand", "steps": 1, "lr": 1e-9}]);
+    let warm = run(&cfg, "warm", &["--init", first.to_str().unwrap()]);
+    let device = burn::tensor::Device::flex();
+    let weights = |path: &Path| {
+        let net = enas4d::train::checkpoint::load(path, &device).unwrap().net;
+        net.blocks
+            .iter()
+            .filter(|b| b.expand.is_some())
+            .flat_map(|b| {
+                b.project
+                    .weight
+                    .val()
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .unwrap()
+            })
+            .collect::<Vec<f32>>()
+    };
+    let (a, b) = (weights(&first), weights(&warm));
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let moved = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        moved <= scale * 1e-5,
+        "weights moved by {moved} (scale {scale})"
     );
 }

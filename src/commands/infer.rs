@@ -1,8 +1,8 @@
 //! `enas4d infer`: classify images with an exported net, stage by stage with early exit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use enas4d::format::ExportedNet;
 use enas4d::gpu::{GpuContext, GpuOptions};
 use enas4d::runtime::{preprocess, Decision, StageWiseCpu, StageWiseGpu};
@@ -26,12 +26,31 @@ pub struct InferArgs {
     /// Average MACs budget, e.g. 3M: picks the model's best operating point within it.
     #[arg(long)]
     budget: Option<String>,
-    /// cpu (plain Rust) or gpu (WGSL kernels through wgpu).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where the net runs.
+    #[arg(long, value_enum, default_value_t = InferDevice::Cpu)]
+    device: InferDevice,
     /// One JSON object per image.
     #[arg(long)]
     json: bool,
+}
+
+/// Where `infer` runs the net.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InferDevice {
+    /// Plain Rust on the CPU cores.
+    Cpu,
+    /// The WGSL kernels through wgpu (Vulkan, Metal or DX12).
+    Gpu,
+}
+
+/// Images classified per batch: results are printed after each, so a long list streams.
+const CHUNK: usize = 64;
+
+/// An image that could not be classified, in the output stream.
+#[derive(Serialize)]
+struct FailedJson {
+    file: String,
+    error: String,
 }
 
 #[derive(Serialize)]
@@ -91,8 +110,8 @@ fn thresholds(args: &InferArgs, net: &ExportedNet) -> Result<Vec<f32>, Box<dyn s
     Ok(net.thresholds.clone())
 }
 
-fn load_image(path: &PathBuf, resolution: usize) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+    let img = enas4d::data::decode_image(path)?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
     Ok(
@@ -101,7 +120,34 @@ fn load_image(path: &PathBuf, resolution: usize) -> Result<Vec<f32>, Box<dyn std
     )
 }
 
-/// Runs `enas4d infer`.
+/// The runtime of `--device`.
+enum Runtime {
+    Cpu(Box<StageWiseCpu>),
+    Gpu(Box<(GpuContext, StageWiseGpu)>),
+}
+
+impl Runtime {
+    fn classify(
+        &self,
+        inputs: &[Vec<f32>],
+        thresholds: &[f32],
+    ) -> Result<Vec<Decision>, Box<dyn std::error::Error>> {
+        Ok(match self {
+            // Every image leaves at its own exit; the images are spread over the cores.
+            Runtime::Cpu(rt) => rt.classify_batch(inputs, thresholds)?,
+            // One batch; each stage runs only on the images still inside.
+            Runtime::Gpu(gpu) => {
+                let (ctx, rt) = gpu.as_ref();
+                pollster::block_on(rt.classify_batch(ctx, inputs, thresholds))?
+            }
+        })
+    }
+}
+
+/// Runs `enas4d infer`: images are decoded and classified in chunks of [`CHUNK`], each
+/// chunk's results printed in input order as soon as it is done; an image that cannot be
+/// read is reported in its place (`{"file", "error"}` with `--json`) and the others go on.
+/// Returns `false` (exit status 1) when any image failed.
 pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let model = args
         .model
@@ -110,56 +156,83 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let net = ExportedNet::load(&model).map_err(|e| format!("{}: {e}", model.display()))?;
     let thresholds = thresholds(&args, &net)?;
     let resolution = net.config.resolution as usize;
-    let inputs = args
-        .images
-        .iter()
-        .map(|p| load_image(p, resolution))
-        .collect::<Result<Vec<_>, _>>()?;
-    let decisions: Vec<Decision> = match args.device.as_str() {
-        "cpu" => {
-            // Every image leaves at its own exit; the images are spread over the cores.
-            let rt = StageWiseCpu::new(&net.preset, &net.config, net.weights.clone())?;
-            rt.classify_batch(&inputs, &thresholds)?
-        }
-        "gpu" => {
+    let runtime = match args.device {
+        InferDevice::Cpu => Runtime::Cpu(Box::new(StageWiseCpu::new(
+            &net.preset,
+            &net.config,
+            net.weights.clone(),
+        )?)),
+        InferDevice::Gpu => {
             let ctx = pollster::block_on(GpuContext::new(&GpuOptions::default()))?;
             let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)?;
-            // One batch; each stage runs only on the images still inside.
-            pollster::block_on(rt.classify_batch(&ctx, &inputs, &thresholds))?
+            Runtime::Gpu(Box::new((ctx, rt)))
         }
-        other => return Err(format!("--device {other}: expected cpu or gpu").into()),
     };
-    for (path, d) in args.images.iter().zip(decisions) {
-        let label = |i: usize| net.classes.get(i).cloned().unwrap_or_else(|| i.to_string());
-        if args.json {
-            let j = ImageJson {
-                file: path.display().to_string(),
-                label: label(d.class_index),
-                class_index: d.class_index,
-                confidence: d.confidence,
-                exit: d.exit,
-                macs: d.macs,
-                per_exit: d
-                    .per_exit
-                    .iter()
-                    .map(|e| ExitJson {
-                        confidence: e.confidence,
-                        label: label(e.class_index),
-                    })
-                    .collect(),
-            };
-            println!("{}", serde_json::to_string(&j)?);
+    let label = |i: usize| net.classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+    let mut failed = 0usize;
+    for chunk in args.images.chunks(CHUNK) {
+        let loaded: Vec<Result<Vec<f32>, String>> = chunk
+            .iter()
+            .map(|p| load_image(p, resolution).map_err(|e| e.to_string()))
+            .collect();
+        let inputs: Vec<Vec<f32>> = loaded.iter().filter_map(|r| r.clone().ok()).collect();
+        let mut decisions = if inputs.is_empty() {
+            Vec::new()
         } else {
-            println!(
-                "{}: {} ({:.1}%), exit {} of {}, {:.2} M MACs",
-                path.display(),
-                label(d.class_index),
-                d.confidence * 100.0,
-                d.exit,
-                net.config.p.len() + 1,
-                d.macs as f64 / 1e6
-            );
+            runtime.classify(&inputs, &thresholds)?
+        }
+        .into_iter();
+        for (path, input) in chunk.iter().zip(loaded) {
+            let file = path.display().to_string();
+            let d = match input {
+                Err(error) => {
+                    failed += 1;
+                    if args.json {
+                        println!("{}", serde_json::to_string(&FailedJson { file, error })?);
+                    } else {
+                        println!("error: {error}");
+                    }
+                    continue;
+                }
+                Ok(_) => decisions
+                    .next()
+                    .ok_or("the runtime returned too few decisions")?,
+            };
+            if args.json {
+                let j = ImageJson {
+                    file,
+                    label: label(d.class_index),
+                    class_index: d.class_index,
+                    confidence: d.confidence,
+                    exit: d.exit,
+                    macs: d.macs,
+                    per_exit: d
+                        .per_exit
+                        .iter()
+                        .map(|e| ExitJson {
+                            confidence: e.confidence,
+                            label: label(e.class_index),
+                        })
+                        .collect(),
+                };
+                println!("{}", serde_json::to_string(&j)?);
+            } else {
+                println!(
+                    "{file}: {} ({:.1}%), exit {} of {}, {:.2} M MACs",
+                    label(d.class_index),
+                    d.confidence * 100.0,
+                    d.exit,
+                    net.config.p.len() + 1,
+                    d.macs as f64 / 1e6
+                );
+            }
         }
     }
-    Ok(true)
+    if failed > 0 {
+        eprintln!(
+            "infer: {failed} of {} images could not be classified",
+            args.images.len()
+        );
+    }
+    Ok(failed == 0)
 }

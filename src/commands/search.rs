@@ -1,13 +1,15 @@
 //! `enas4d search`: evolutionary search of the shipped (or any) supernet under average-MACs
 //! budgets, beside the static (S = 1) baseline; writes front.json and pareto.svg.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use enas4d::data::{DataSource, Dataset};
-use enas4d::runtime::thresholds::{evaluate, Operating};
+use enas4d::runtime::thresholds::{evaluate, ExitRecords, Operating};
 use enas4d::search::{
-    plot_front, search, FrontPoint, SearchOptions, SearchState, Series, SupernetEvaluator,
+    best_cascade_at, cascade_front, cascade_members, cascade_records, plot_front, search,
+    CascadePoint, FrontPoint, SearchOptions, SearchState, Series, SupernetEvaluator,
 };
 use enas4d::space::{count, Preset, SubnetConfig};
 use enas4d::train::{checkpoint, parse_device, Checkpoint};
@@ -44,6 +46,10 @@ pub struct SearchArgs {
     /// Validation images each subnet is measured on.
     #[arg(long, default_value_t = 2000)]
     val_images: usize,
+    /// Test images the chosen nets and the curves are scored on (default: the whole test
+    /// split).
+    #[arg(long)]
+    test_images: Option<usize>,
     /// Training images for BN re-estimation per subnet.
     #[arg(long, default_value_t = 500)]
     bn_images: usize,
@@ -72,11 +78,38 @@ pub struct Scored {
     pub test: Operating,
 }
 
+/// A cascade of two static subnets on validation (threshold fitted) and test.
+#[derive(Clone, Serialize)]
+struct ScoredCascade {
+    cheap: SubnetConfig,
+    big: SubnetConfig,
+    val: Operating,
+    test: Operating,
+}
+
 #[derive(Serialize)]
 struct BudgetResult {
     budget: f64,
     multi_stage: Option<Scored>,
     best_static: Option<Scored>,
+    best_cascade: Option<ScoredCascade>,
+}
+
+/// One point of a curve: thresholds fitted on validation, scored on the test split.
+#[derive(Clone, Copy, Serialize)]
+struct CurvePoint {
+    val_accuracy: f64,
+    val_avg_macs: f64,
+    accuracy: f64,
+    avg_macs: f64,
+}
+
+/// The three curves of the Pareto plot, on the test split.
+#[derive(Serialize)]
+struct TestCurves {
+    multi_stage: Vec<CurvePoint>,
+    best_static: Vec<CurvePoint>,
+    static_cascade: Vec<CurvePoint>,
 }
 
 /// What `front.json` holds.
@@ -91,6 +124,77 @@ struct Report {
     largest_static: Option<Scored>,
     front: Vec<FrontPoint>,
     static_front: Vec<FrontPoint>,
+    cascade_front: Vec<CascadePoint>,
+    test_curves: TestCurves,
+}
+
+/// Test-split records per subnet, measured once each.
+struct TestRecords<'a> {
+    ctx: &'a Context,
+    test: &'a Dataset,
+    bn_images: usize,
+    device: &'a burn::tensor::Device,
+    cache: HashMap<String, ExitRecords>,
+}
+
+impl TestRecords<'_> {
+    fn of(&mut self, config: &SubnetConfig) -> Result<ExitRecords, Box<dyn std::error::Error>> {
+        let key = serde_json::to_string(config)?;
+        if let Some(r) = self.cache.get(&key) {
+            return Ok(r.clone());
+        }
+        let preset = &self.ctx.ckpt.header.preset;
+        let mut eval = SupernetEvaluator {
+            net: &self.ctx.ckpt.net,
+            preset,
+            bn_data: &self.ctx.train,
+            bn_images: self.bn_images,
+            data: self.test,
+            device: self.device.clone(),
+        };
+        let records = enas4d::search::Evaluator::measure(&mut eval, config)?;
+        self.cache.insert(key, records.clone());
+        Ok(records)
+    }
+
+    /// `point` with its validation thresholds scored on the test split.
+    fn score(&mut self, point: &FrontPoint) -> Result<Scored, Box<dyn std::error::Error>> {
+        let records = self.of(&point.config)?;
+        let cum = count(&self.ctx.ckpt.header.preset, &point.config)?.cum_macs;
+        Ok(Scored {
+            config: point.config.clone(),
+            val: point.operating.clone(),
+            test: evaluate(&records, &cum, &point.operating.thresholds)?,
+        })
+    }
+
+    /// A cascade with its validation threshold scored on the test split.
+    fn score_cascade(
+        &mut self,
+        point: &CascadePoint,
+    ) -> Result<ScoredCascade, Box<dyn std::error::Error>> {
+        let preset = self.ctx.ckpt.header.preset.clone();
+        let last = |c: &SubnetConfig| -> Result<u64, Box<dyn std::error::Error>> {
+            Ok(*count(&preset, c)?.cum_macs.last().unwrap_or(&0))
+        };
+        let (a, b) = (self.of(&point.cheap)?, self.of(&point.big)?);
+        let (records, cum) = cascade_records((&a, last(&point.cheap)?), (&b, last(&point.big)?))?;
+        Ok(ScoredCascade {
+            cheap: point.cheap.clone(),
+            big: point.big.clone(),
+            val: point.operating.clone(),
+            test: evaluate(&records, &cum, &point.operating.thresholds)?,
+        })
+    }
+}
+
+fn curve_point(val: &Operating, test: &Operating) -> CurvePoint {
+    CurvePoint {
+        val_accuracy: val.accuracy,
+        val_avg_macs: val.avg_macs,
+        accuracy: test.accuracy,
+        avg_macs: test.avg_macs,
+    }
 }
 
 struct Context {
@@ -182,31 +286,6 @@ fn run_search(
     Ok(state)
 }
 
-fn on_test(
-    ctx: &Context,
-    test: &Dataset,
-    point: &FrontPoint,
-    bn_images: usize,
-    device: &burn::tensor::Device,
-) -> Result<Scored, Box<dyn std::error::Error>> {
-    let preset = &ctx.ckpt.header.preset;
-    let mut eval = SupernetEvaluator {
-        net: &ctx.ckpt.net,
-        preset,
-        bn_data: &ctx.train,
-        bn_images,
-        data: test,
-        device: device.clone(),
-    };
-    let records = enas4d::search::Evaluator::measure(&mut eval, &point.config)?;
-    let cum = count(preset, &point.config)?.cum_macs;
-    Ok(Scored {
-        config: point.config.clone(),
-        val: point.operating.clone(),
-        test: evaluate(&records, &cum, &point.operating.thresholds)?,
-    })
-}
-
 fn default_budgets(preset: &Preset) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
     let lo = count(preset, &SubnetConfig::smallest(preset))?.cum_macs[0] as f64;
     let hi = *count(preset, &SubnetConfig::largest(preset))?
@@ -258,6 +337,10 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         &set,
     )?;
     let test = source.load(false)?;
+    let test = match args.test_images {
+        Some(n) => test.subset(&(0..n.min(test.len())).collect::<Vec<_>>()),
+        None => test,
+    };
     let static_ctx = match args.static_model.as_str() {
         "none" => None,
         path => Some(open(Path::new(path), &source, args.val_images, &device)?),
@@ -272,41 +355,56 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         )?),
         None => None,
     };
+    let mut multi_test = TestRecords {
+        ctx: &multi,
+        test: &test,
+        bn_images: args.bn_images,
+        device: &device,
+        cache: HashMap::new(),
+    };
+    let mut static_test = static_ctx.as_ref().map(|ctx| TestRecords {
+        ctx,
+        test: &test,
+        bn_images: args.bn_images,
+        device: &device,
+        cache: HashMap::new(),
+    });
+    let members = static_state
+        .as_ref()
+        .map(|st| cascade_members(&st.measured))
+        .unwrap_or_default();
     let mut results = Vec::new();
     for &budget in &budgets {
         let multi_stage = match state.best_at(budget)? {
-            Some(p) => Some(on_test(&multi, &test, &p, args.bn_images, &device)?),
+            Some(p) => Some(multi_test.score(&p)?),
             None => None,
         };
-        let best_static = match (&static_ctx, &static_state) {
-            (Some(ctx), Some(st)) => match st.best_at(budget)? {
-                Some(p) => Some(on_test(ctx, &test, &p, args.bn_images, &device)?),
-                None => None,
-            },
-            _ => None,
+        let (best_static, best_cascade) = match (&mut static_test, &static_state) {
+            (Some(tr), Some(st)) => (
+                st.best_at(budget)?.map(|p| tr.score(&p)).transpose()?,
+                best_cascade_at(&members, budget)?
+                    .map(|p| tr.score_cascade(&p))
+                    .transpose()?,
+            ),
+            _ => (None, None),
         };
         results.push(BudgetResult {
             budget,
             multi_stage,
             best_static,
+            best_cascade,
         });
     }
-    let largest_static = match (&static_ctx, &static_state) {
-        (Some(ctx), Some(st)) => {
-            let config = SubnetConfig::largest(&ctx.ckpt.header.preset);
+    let largest_static = match (&mut static_test, &static_state) {
+        (Some(tr), Some(st)) => {
+            let config = SubnetConfig::largest(&tr.ctx.ckpt.header.preset);
             match st.measured.iter().find(|m| m.config == config) {
                 Some(m) => {
                     let op = evaluate(&m.records, &m.cum_macs, &[])?;
-                    Some(on_test(
-                        ctx,
-                        &test,
-                        &FrontPoint {
-                            config,
-                            operating: op,
-                        },
-                        args.bn_images,
-                        &device,
-                    )?)
+                    Some(tr.score(&FrontPoint {
+                        config,
+                        operating: op,
+                    })?)
                 }
                 None => None,
             }
@@ -318,26 +416,63 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         Some(st) => st.front()?,
         None => Vec::new(),
     };
-    let pts = |f: &[FrontPoint]| {
-        f.iter()
-            .map(|p| (p.operating.avg_macs, p.operating.accuracy))
+    let cascade_front = cascade_front(&members)?;
+    let mut test_curves = TestCurves {
+        multi_stage: Vec::new(),
+        best_static: Vec::new(),
+        static_cascade: Vec::new(),
+    };
+    for p in &front {
+        let s = multi_test.score(p)?;
+        test_curves.multi_stage.push(curve_point(&s.val, &s.test));
+    }
+    if let Some(tr) = &mut static_test {
+        for p in &static_front {
+            let s = tr.score(p)?;
+            test_curves.best_static.push(curve_point(&s.val, &s.test));
+        }
+        for p in &cascade_front {
+            let s = tr.score_cascade(p)?;
+            test_curves
+                .static_cascade
+                .push(curve_point(&s.val, &s.test));
+        }
+    }
+    let pts = |c: &[CurvePoint]| {
+        c.iter()
+            .map(|p| (p.avg_macs, p.accuracy))
             .collect::<Vec<_>>()
     };
-    let (mp, sp) = (pts(&front), pts(&static_front));
+    let (mp, sp, cp) = (
+        pts(&test_curves.multi_stage),
+        pts(&test_curves.best_static),
+        pts(&test_curves.static_cascade),
+    );
     let chosen: Vec<(f64, f64)> = results
         .iter()
         .filter_map(|r| r.multi_stage.as_ref())
-        .map(|s| (s.val.avg_macs, s.val.accuracy))
+        .map(|s| (s.test.avg_macs, s.test.accuracy))
         .collect();
+    let multi_label = format!(
+        "multi-stage (S={}), early exit",
+        multi.ckpt.header.preset.stages
+    );
     let mut series = vec![Series {
-        label: "multi-stage (S=3), early exit",
+        label: &multi_label,
         points: &mp,
         line: true,
     }];
     if !sp.is_empty() {
         series.push(Series {
-            label: "static (S=1)",
+            label: "best static subnets (S=1)",
             points: &sp,
+            line: true,
+        });
+    }
+    if !cp.is_empty() {
+        series.push(Series {
+            label: "cascade of two static subnets",
+            points: &cp,
             line: true,
         });
     }
@@ -347,7 +482,11 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         line: false,
     });
     let plot = args.out.join("pareto.svg");
-    plot_front(&plot, "Validation accuracy vs average MACs", &series)?;
+    plot_front(
+        &plot,
+        "Test accuracy vs average MACs (thresholds fitted on validation)",
+        &series,
+    )?;
     let report = Report {
         model: model.display().to_string(),
         static_model: static_ctx.as_ref().map(|_| args.static_model.clone()),
@@ -360,6 +499,8 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         largest_static,
         front,
         static_front,
+        cascade_front,
+        test_curves,
     };
     let json = args.out.join("front.json");
     enas4d::atomic::write_atomic(&json, &serde_json::to_vec_pretty(&report)?)?;
@@ -404,6 +545,19 @@ fn print_table(r: &Report) {
                 format!("best static, budget {:.2}M", m(b.budget)),
                 s.test.accuracy * 100.0,
                 m(s.test.avg_macs)
+            );
+        }
+        if let Some(c) = &b.best_cascade {
+            println!(
+                "{:<34} {:>8.2}% {:>8.2}M {:>10}",
+                format!("static cascade, budget {:.2}M", m(b.budget)),
+                c.test.accuracy * 100.0,
+                m(c.test.avg_macs),
+                format!(
+                    "{:.0}%/{:.0}%",
+                    c.test.exit_shares.first().copied().unwrap_or(0.0) * 100.0,
+                    c.test.exit_shares.get(1).copied().unwrap_or(0.0) * 100.0
+                )
             );
         }
     }

@@ -29,8 +29,9 @@ pub struct TrainArgs {
     /// Output folder (checkpoint, log.csv, eval.jsonl, supernet.bin, curve.svg). Default runs/tiny-s<S>.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
+    /// Continue the run in --out from its last checkpoint, with the checkpoint's
+    /// configuration (so no option that would change it is accepted).
+    #[arg(long, conflicts_with_all = ["config", "batch", "seed", "alone", "time_budget", "schedule", "stages"])]
     resume: bool,
     /// Train only this subnet (a JSON `SubnetConfig`) alone, without the sandwich and
     /// distillation: the baseline a subnet of the supernet is compared with. Evaluate it with

@@ -44,8 +44,7 @@ pub fn load_folder(root: &Path, height: usize, width: usize) -> Result<Dataset> 
                 .unwrap_or_default(),
         );
         for file in sorted_entries(dir)?.into_iter().filter(|p| is_image(p)) {
-            let img = image::open(&file)
-                .map_err(|e| Error::data(&file, format!("cannot decode: {e}")))?;
+            let img = super::decode_image(&file)?;
             let rgb = image::imageops::resize(
                 &img.to_rgb8(),
                 width as u32,

@@ -8,6 +8,7 @@
 mod augment;
 mod cifar;
 mod dataset;
+mod decode;
 mod folder;
 mod idx;
 mod source;
@@ -15,6 +16,7 @@ mod source;
 pub use augment::{to_batch, Augment};
 pub use cifar::load_cifar;
 pub use dataset::Dataset;
+pub use decode::{decode_image, MAX_DECODE_BYTES, MAX_PIXELS};
 pub use folder::load_folder;
 pub use idx::{fashion_mnist, load_idx, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
 pub use source::DataSource;

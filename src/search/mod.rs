@@ -3,6 +3,7 @@
 //! rejection, fixed seed) screened by an accuracy predictor, every candidate measured on the
 //! validation split with thresholds fitted there; resumable.
 
+mod cascade;
 mod encode;
 mod measure;
 mod plot;
@@ -15,6 +16,7 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+pub use cascade::{best_cascade_at, cascade_front, cascade_members, cascade_records, CascadePoint};
 pub use encode::{encode, encoded_len};
 pub use measure::SupernetEvaluator;
 pub use plot::{plot_front, Series};

@@ -6,6 +6,15 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::space::SubnetConfig;
 
+/// The largest batch a run may ask for (images per step).
+pub const MAX_BATCH: usize = 4096;
+/// The most subnets besides the largest and the smallest per step.
+pub const MAX_SUBNETS: usize = 16;
+/// The most optimizer steps of a run.
+pub const MAX_STEPS: usize = 100_000_000;
+/// The most images BN re-estimation may use.
+pub const MAX_BN_IMAGES: usize = 100_000;
+
 /// A progressive-shrinking phase: which dimensions are elastic (resolution always is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +70,16 @@ pub struct TrainConfig {
     /// train the wide nets at the resolutions and cuts the largest subnet never sees.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub widest_subnets: usize,
+    /// In the expand phase, draw one set of stage cuts per step for the largest subnet and the
+    /// random ones, so that the distillation teacher (the largest subnet's last exit) sits at
+    /// the students' cuts and full-width nets train at every cut the search may pick
+    /// (DESIGN §4). Off: the largest subnet always uses the largest cuts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sampled_cuts: bool,
+    /// Weight of each exit's loss, one per stage, normalised to sum 1 (DESIGN §4). Unset:
+    /// 1/S each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_weights: Option<Vec<f64>>,
     /// The phases, in order.
     pub phases: Vec<PhaseSpec>,
     /// AdamW weight decay.
@@ -120,6 +139,8 @@ impl TrainConfig {
             batch,
             random_subnets: 1,
             widest_subnets: 0,
+            sampled_cuts: false,
+            exit_weights: None,
             phases,
             weight_decay: 1e-4,
             label_smoothing: 0.1,
@@ -137,8 +158,29 @@ impl TrainConfig {
     /// Checks the numbers.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &'static str, why: &str| Err(Error::config(field, why.to_string()));
-        if self.batch == 0 {
-            return bad("batch", "must be > 0");
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return bad("batch", &format!("must be in 1..={MAX_BATCH}"));
+        }
+        if self.random_subnets + self.widest_subnets > MAX_SUBNETS {
+            return bad(
+                "random_subnets",
+                &format!("random_subnets + widest_subnets must be ≤ {MAX_SUBNETS}"),
+            );
+        }
+        if self.val_size == 0 {
+            return bad(
+                "val_size",
+                "must be > 0: every evaluation needs validation images",
+            );
+        }
+        if self.total_steps() > MAX_STEPS {
+            return bad("phases.steps", &format!("at most {MAX_STEPS} steps in all"));
+        }
+        if self.phases.iter().any(|p| p.lr > 1.0) {
+            return bad("phases.lr", "must be ≤ 1");
+        }
+        if !(0.0..=1.0).contains(&self.weight_decay) {
+            return bad("weight_decay", "must be in [0, 1]");
         }
         if self.phases.is_empty() || self.phases.iter().any(|p| p.steps == 0) {
             return bad("phases", "need at least one phase, each with steps > 0");
@@ -162,10 +204,25 @@ impl TrainConfig {
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every", "must be > 0");
         }
-        if self.bn_images == 0 {
-            return bad("bn_images", "must be > 0");
+        if !(1..=MAX_BN_IMAGES).contains(&self.bn_images) {
+            return bad("bn_images", &format!("must be in 1..={MAX_BN_IMAGES}"));
+        }
+        if let Some(w) = &self.exit_weights {
+            if w.len() != self.stages {
+                return bad("exit_weights", "needs one weight per stage");
+            }
+            if w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || w.iter().sum::<f64>() <= 0.0 {
+                return bad("exit_weights", "must be finite, ≥ 0 and not all 0");
+            }
         }
         Ok(())
+    }
+
+    /// The exit weights normalised to sum 1 (`None`: 1/S each).
+    pub fn normalised_exit_weights(&self) -> Option<Vec<f64>> {
+        let w = self.exit_weights.as_ref()?;
+        let sum: f64 = w.iter().sum();
+        Some(w.iter().map(|x| x / sum).collect())
     }
 
     /// The same schedule with every phase's steps multiplied by `factor` (at least one step
@@ -249,6 +306,10 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +356,48 @@ mod tests {
         assert_eq!(run.split_seed(), init.seed);
         run.val_size += 1;
         assert!(run.check_same_split(&init).is_err());
+    }
+
+    #[test]
+    fn exit_weights_are_checked_and_normalised() {
+        let mut c = TrainConfig::schedule("full", 3).unwrap();
+        assert_eq!(c.normalised_exit_weights(), None);
+        let v = serde_json::to_value(&c).unwrap();
+        assert!(v.get("exit_weights").is_none() && v.get("sampled_cuts").is_none());
+        c.exit_weights = Some(vec![1.0, 1.0, 2.0]);
+        c.validate().unwrap();
+        assert_eq!(c.normalised_exit_weights(), Some(vec![0.25, 0.25, 0.5]));
+        for bad in [
+            vec![1.0, 1.0],
+            vec![1.0, -1.0, 1.0],
+            vec![0.0; 3],
+            vec![f64::NAN; 3],
+        ] {
+            c.exit_weights = Some(bad);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("exit_weights"), "{err}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let good = TrainConfig::schedule("quick", 3).unwrap();
+        type Edit = fn(&mut TrainConfig);
+        let cases: [(&str, Edit); 7] = [
+            ("batch", |c| c.batch = 100_000_000),
+            ("batch", |c| c.batch = 0),
+            ("val_size", |c| c.val_size = 0),
+            ("random_subnets", |c| c.random_subnets = 40),
+            ("bn_images", |c| c.bn_images = 10_000_000),
+            ("phases.steps", |c| c.phases[0].steps = MAX_STEPS + 1),
+            ("weight_decay", |c| c.weight_decay = -1.0),
+        ];
+        for (field, edit) in cases {
+            let mut c = good.clone();
+            edit(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -20,24 +20,28 @@ pub fn soft_cross_entropy(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     (target * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
-/// `(1/S) Σ_s [CE(exit_s, targets) + distill · CE(exit_s, teacher)]`.
+/// `Σ_s w_s [CE(exit_s, targets) + distill · CE(exit_s, teacher)]` with the exit weights
+/// `weights` (one per exit, summing to 1; `None`: 1/S each).
 pub fn multi_exit_loss(
     logits: &[Tensor<2>],
     targets: &Tensor<2>,
     teacher: Option<&Tensor<2>>,
     distill: f64,
+    weights: Option<&[f64]>,
 ) -> Tensor<1> {
-    let s = logits.len().max(1) as f64;
+    let uniform = 1.0 / logits.len().max(1) as f64;
     let mut total: Option<Tensor<1>> = None;
-    for l in logits {
+    for (s, l) in logits.iter().enumerate() {
         let mut term = soft_cross_entropy(l.clone(), targets.clone());
         if let (Some(t), true) = (teacher, distill > 0.0) {
             term = term + soft_cross_entropy(l.clone(), t.clone()) * distill;
         }
+        let w = weights.and_then(|w| w.get(s).copied()).unwrap_or(uniform);
+        let term = term * w;
         total = Some(match total {
             Some(acc) => acc + term,
             None => term,
         });
     }
-    total.map_or_else(|| Tensor::zeros([1], &targets.device()), |t| t / s)
+    total.unwrap_or_else(|| Tensor::zeros([1], &targets.device()))
 }

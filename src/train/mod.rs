@@ -8,6 +8,7 @@ mod config;
 pub mod curve;
 mod device;
 pub mod eval;
+mod lock;
 mod log;
 mod loss;
 mod sampler;
@@ -27,6 +28,7 @@ pub use checkpoint::{Checkpoint, CheckpointHeader, CHECKPOINT_VERSION};
 pub use config::{Phase, PhaseSpec, TrainConfig};
 pub use device::parse_device;
 pub use eval::{calibrate, exit_accuracies, exit_records};
+pub use lock::{RunLock, LOCK_FILE};
 pub use log::{EvalRow, TrainLog};
 pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy};
 pub use sampler::{sample, Pick};
@@ -131,15 +133,28 @@ fn sandwich_loss(
             let mut picks = vec![Pick::Largest, Pick::Smallest];
             picks.extend(std::iter::repeat_n(Pick::Random, config.random_subnets));
             picks.extend(std::iter::repeat_n(Pick::Widest, config.widest_subnets));
+            // The step's stage cuts for the largest and the random subnets, from a stream of
+            // their own so that every other draw matches a run without `sampled_cuts`.
+            let step_cuts = (config.sampled_cuts && phase == Phase::Expand).then(|| {
+                let mut cut_rng = SmallRng::seed_from_u64(derive_seed(config.seed, 5, step as u64));
+                SubnetConfig::random(preset, &mut cut_rng).p
+            });
             picks
                 .into_iter()
-                .map(|pick| (pick, sample(preset, phase, pick, &mut rng)))
+                .map(|pick| {
+                    let mut subnet = sample(preset, phase, pick, &mut rng);
+                    if let (Some(p), Pick::Largest | Pick::Random) = (&step_cuts, pick) {
+                        subnet.p = p.clone();
+                    }
+                    (pick, subnet)
+                })
                 .collect()
         }
     };
     let aug_seed = derive_seed(config.seed, 4, step as u64);
     let augment = Augment::default();
     let mut teacher: Option<Tensor<2>> = None;
+    let exit_weights = config.normalised_exit_weights();
     let mut loss_sum: Option<Tensor<1>> = None;
     let mut largest_exits = Vec::new();
     // With `alone` the one subnet plays the largest's part: it reports the batch accuracy,
@@ -161,7 +176,13 @@ fn sandwich_loss(
                 composed: false,
             },
         )?;
-        let loss = multi_exit_loss(&logits, &targets, teacher.as_ref(), config.distill);
+        let loss = multi_exit_loss(
+            &logits,
+            &targets,
+            teacher.as_ref(),
+            config.distill,
+            exit_weights.as_deref(),
+        );
         if pick == Pick::Largest {
             let last = logits.last().expect("at least one exit").clone().detach();
             teacher = Some(softmax(last, 1));
@@ -257,10 +278,20 @@ pub fn evaluate_phase(
 /// `config.val_size` images is held out with its split seed).
 pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     let ckpt_path = opts.out_dir.join(CHECKPOINT_FILE);
+    if opts.resume && !ckpt_path.exists() {
+        return Err(Error::config(
+            "resume",
+            format!(
+                "{} holds no checkpoint to resume (check --out; leave out --resume to start a \
+                 new run)",
+                opts.out_dir.display()
+            ),
+        ));
+    }
+    // Held until the run returns; a second run into this folder is refused meanwhile.
+    let _lock = RunLock::acquire(&opts.out_dir)?;
     let ad = opts.device.clone().autodiff();
-    let (config, preset, mut net, optim_bytes, start, mut elapsed, mut devices) = if opts.resume
-        && ckpt_path.exists()
-    {
+    let (config, preset, mut net, optim_bytes, start, mut elapsed, mut devices) = if opts.resume {
         let c = checkpoint::load(&ckpt_path, &ad)?;
         if c.header.classes != train_all.classes {
             return Err(Error::config(
@@ -378,9 +409,12 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
             b.set_position(in_phase as u64);
             bar = Some((phase_index, b));
         }
-        if spec.phase == Phase::Expand && in_phase == 0 && config.alone.is_none() {
-            // Sort middle channels by importance before widths become elastic (DESIGN §1).
-            net = sort_channels(net)?;
+        // Sort middle channels by importance before widths become elastic (DESIGN §1), once:
+        // a warm start's first phase continues a supernet sorted when it entered this phase,
+        // and sorting it again would move channels under the subnets it was trained with.
+        let entering = phase_index > 0 || opts.init.is_none();
+        if spec.phase == Phase::Expand && in_phase == 0 && config.alone.is_none() && entering {
+            net = sort_channels(net, &preset)?;
             optim = new_optim();
         }
         let t0 = Instant::now();

@@ -1,0 +1,204 @@
+//! The confidence cascade of two static subnets (DESIGN §5), the baseline a multi-stage net
+//! must beat: run the cheap subnet; when its confidence is not above the threshold, run the
+//! big one as well and take its answer. Both costs are charged. As a two-exit net its records
+//! are the cheap subnet's last exit and the big one's, at cumulative MACs (cheap, cheap + big),
+//! so the thresholds are fitted exactly as a multi-stage net's are.
+
+use serde::{Deserialize, Serialize};
+
+use super::{pareto_filter, Measured};
+use crate::error::{Error, Result};
+use crate::runtime::thresholds::{fit_budget, pareto, ExitRecords, Operating};
+use crate::space::SubnetConfig;
+
+/// A cascade of two static subnets with its threshold and what it gives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CascadePoint {
+    /// The subnet that always runs.
+    pub cheap: SubnetConfig,
+    /// The subnet that runs when the cheap one is unsure.
+    pub big: SubnetConfig,
+    /// One threshold on the cheap subnet's confidence; accuracy, average MACs (both costs
+    /// charged) and the shares answered by each subnet.
+    pub operating: Operating,
+}
+
+/// The two-exit records and cumulative MACs of the cascade `cheap` → `big` (last exits).
+pub fn cascade_records(
+    cheap: (&ExitRecords, u64),
+    big: (&ExitRecords, u64),
+) -> Result<(ExitRecords, Vec<u64>)> {
+    let last = |r: &ExitRecords| -> Result<(Vec<f32>, Vec<bool>)> {
+        match (r.confidence.last(), r.correct.last()) {
+            (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
+            _ => Err(Error::config("cascade", "a member has no exit records")),
+        }
+    };
+    let (c0, k0) = last(cheap.0)?;
+    let (c1, k1) = last(big.0)?;
+    if c0.len() != c1.len() {
+        return Err(Error::config(
+            "cascade",
+            format!("members measured on {} and {} samples", c0.len(), c1.len()),
+        ));
+    }
+    Ok((
+        ExitRecords {
+            confidence: vec![c0, c1],
+            correct: vec![k0, k1],
+        },
+        vec![cheap.1, cheap.1 + big.1],
+    ))
+}
+
+/// The measured static subnets a cascade is built from, ascending cost. Every one is kept, not
+/// only the accurate-for-their-cost ones: a subnet's use as the cheap member depends on how
+/// well its confidence ranks its errors, which its accuracy does not show.
+pub fn cascade_members(measured: &[Measured]) -> Vec<&Measured> {
+    let mut members: Vec<&Measured> = measured.iter().collect();
+    members.sort_by_key(|m| last_macs(m));
+    members
+}
+
+/// Every (cheap, big) pair of `members` (ascending cost) whose big member costs more.
+fn pairs<'a>(members: &[&'a Measured]) -> Vec<(&'a Measured, &'a Measured)> {
+    let mut out = Vec::new();
+    for (i, &a) in members.iter().enumerate() {
+        for &b in &members[i + 1..] {
+            if last_macs(b) > last_macs(a) {
+                out.push((a, b));
+            }
+        }
+    }
+    out
+}
+
+fn last_macs(m: &Measured) -> u64 {
+    *m.cum_macs.last().unwrap_or(&0)
+}
+
+/// The most accurate cascade of two of `members` (cheap one first) within `budget` average
+/// MACs (ties: the cheaper); `None` when no pair fits.
+pub fn best_cascade_at(members: &[&Measured], budget: f64) -> Result<Option<CascadePoint>> {
+    let mut best: Option<CascadePoint> = None;
+    for (a, b) in pairs(members) {
+        let (records, cum) =
+            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)))?;
+        if let Some(op) = fit_budget(&records, &cum, budget)? {
+            let better = best.as_ref().is_none_or(|p| {
+                op.accuracy
+                    .total_cmp(&p.operating.accuracy)
+                    .then(p.operating.avg_macs.total_cmp(&op.avg_macs))
+                    .is_gt()
+            });
+            if better {
+                best = Some(CascadePoint {
+                    cheap: a.config.clone(),
+                    big: b.config.clone(),
+                    operating: op,
+                });
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The accuracy / average-MACs front over every threshold of every pair of `members`.
+pub fn cascade_front(members: &[&Measured]) -> Result<Vec<CascadePoint>> {
+    let mut points = Vec::new();
+    for (a, b) in pairs(members) {
+        let (records, cum) =
+            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)))?;
+        for op in pareto(&records, &cum)? {
+            points.push(CascadePoint {
+                cheap: a.config.clone(),
+                big: b.config.clone(),
+                operating: op,
+            });
+        }
+    }
+    Ok(pareto_filter(points, |p| {
+        (p.operating.avg_macs, p.operating.accuracy)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Preset;
+
+    fn member(config: SubnetConfig, macs: u64, conf: Vec<f32>, correct: Vec<bool>) -> Measured {
+        let acc = correct.iter().filter(|c| **c).count() as f64 / correct.len() as f64;
+        Measured {
+            config,
+            cum_macs: vec![macs],
+            exit_accuracy: vec![acc],
+            records: ExitRecords {
+                confidence: vec![conf],
+                correct: vec![correct],
+            },
+        }
+    }
+
+    #[test]
+    fn a_cascade_charges_both_costs_and_beats_its_members_by_hand() {
+        let preset = Preset::tiny(1, 10).unwrap();
+        // Cheap: right on the two confident samples. Big: right on all but the last.
+        let cheap = member(
+            SubnetConfig::smallest(&preset),
+            100,
+            vec![0.9, 0.8, 0.4, 0.3],
+            vec![true, true, false, false],
+        );
+        let big = member(
+            SubnetConfig::largest(&preset),
+            400,
+            vec![0.9, 0.9, 0.9, 0.6],
+            vec![true, true, true, false],
+        );
+        // A costly, poor member is kept but never wins.
+        let worse = member(
+            SubnetConfig {
+                resolution: 28,
+                ..SubnetConfig::largest(&preset)
+            },
+            500,
+            vec![0.5; 4],
+            vec![true, false, false, false],
+        );
+        let measured = [worse, big.clone(), cheap.clone()];
+        let members = cascade_members(&measured);
+        let costs: Vec<u64> = members.iter().map(|m| last_macs(m)).collect();
+        assert_eq!(costs, vec![100, 400, 500]);
+        // Budget 300: the two unsure samples go on to the big net, 100 + 0.5 · 400.
+        let best = best_cascade_at(&members, 300.0).unwrap().unwrap();
+        assert_eq!(best.operating.avg_macs, 300.0);
+        assert_eq!(best.operating.accuracy, 0.75);
+        assert_eq!(best.operating.exit_shares, vec![0.5, 0.5]);
+        assert_eq!(
+            (best.cheap.clone(), best.big.clone()),
+            (cheap.config, big.config)
+        );
+        // Below the cheap net's own cost nothing fits; the front ends at the big net's
+        // accuracy for less than both costs summed.
+        assert!(best_cascade_at(&members, 99.0).unwrap().is_none());
+        let front = cascade_front(&members).unwrap();
+        let top = front.last().unwrap();
+        assert_eq!(top.operating.accuracy, 0.75);
+        assert!(top.operating.avg_macs < 500.0);
+    }
+
+    #[test]
+    fn members_measured_on_other_samples_are_an_error() {
+        let preset = Preset::tiny(1, 10).unwrap();
+        let a = member(SubnetConfig::smallest(&preset), 1, vec![0.5], vec![true]);
+        let b = member(
+            SubnetConfig::largest(&preset),
+            2,
+            vec![0.5, 0.5],
+            vec![true, true],
+        );
+        let err = best_cascade_at(&[&a, &b], 10.0).unwrap_err().to_string();
+        assert!(err.contains("cascade"), "{err}");
+    }
+}
