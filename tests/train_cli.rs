@@ -33,6 +33,22 @@ fn write_idx(dir: &Path, prefix: &str, n: usize, rng: &mut SmallRng) {
     std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
 }
 
+/// A temporary folder holding a synthetic IDX data set in `data/` (`train` and `test`
+/// images), and the generator that drew it, for drawing more.
+fn synthetic_data(
+    seed: u64,
+    train: usize,
+    test: usize,
+) -> (tempfile::TempDir, std::path::PathBuf, SmallRng) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    write_idx(&data, "train", train, &mut rng);
+    write_idx(&data, "t10k", test, &mut rng);
+    (tmp, data, rng)
+}
+
 fn config() -> serde_json::Value {
     let phase = |p: &str| serde_json::json!({"phase": p, "steps": 4, "lr": 3e-3});
     serde_json::json!({
@@ -61,12 +77,7 @@ fn checkpoint_step(out: &Path) -> usize {
 
 #[test]
 fn sigkill_then_resume_then_eval() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let mut rng = SmallRng::seed_from_u64(3);
-    write_idx(&data, "train", 240, &mut rng);
-    write_idx(&data, "t10k", 60, &mut rng);
+    let (tmp, data, _) = synthetic_data(3, 240, 60);
     let cfg = tmp.path().join("config.json");
     std::fs::write(&cfg, config().to_string()).unwrap();
     let out = tmp.path().join("run");
@@ -308,6 +319,30 @@ fn sigkill_then_resume_then_eval() {
     assert!(rows[0]["label"].is_string() && rows[2]["label"].is_string());
     assert!(rows[1]["file"].as_str().unwrap().ends_with("broken.png"));
     assert!(rows[1]["error"].as_str().unwrap().contains("broken.png"));
+    // A threshold outside [0, 1] says so; an exported net handed to `eval` points to `infer`.
+    let o = Command::new(BIN)
+        .args(["infer", "--threshold", "1.5", "--model"])
+        .arg(&net)
+        .arg(&grey)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("from 0 to 1") && !err.contains("thresholds[0]"),
+        "{err}"
+    );
+    let o = Command::new(BIN)
+        .args(["eval", "--model"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("exported net") && err.contains("enas4d infer"),
+        "{err}"
+    );
     // A wrong --device is refused before any image is read.
     let wrong = Command::new(BIN)
         .args(["infer", "--device", "tpu", "--model"])
@@ -347,12 +382,7 @@ fn sigkill_then_resume_then_eval() {
 /// field.
 #[test]
 fn alone_trains_one_subnet() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let mut rng = SmallRng::seed_from_u64(5);
-    write_idx(&data, "train", 200, &mut rng);
-    write_idx(&data, "t10k", 40, &mut rng);
+    let (tmp, data, mut rng) = synthetic_data(5, 200, 40);
     let mut cfg = config();
     cfg["phases"] = serde_json::json!([{"phase": "full", "steps": 5, "lr": 3e-3}]);
     let cfg_path = tmp.path().join("config.json");
@@ -421,12 +451,7 @@ fn alone_trains_one_subnet() {
 /// supernet's validation split, which it then trains without touching.
 #[test]
 fn warm_start_keeps_the_validation_split() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let mut rng = SmallRng::seed_from_u64(6);
-    write_idx(&data, "train", 160, &mut rng);
-    write_idx(&data, "t10k", 20, &mut rng);
+    let (tmp, data, _) = synthetic_data(6, 160, 20);
     let mut cfg = config();
     cfg["phases"] = serde_json::json!([{"phase": "full", "steps": 2, "lr": 3e-3}]);
     let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
@@ -470,12 +495,7 @@ fn warm_start_keeps_the_validation_split() {
 /// the best cascade of two static subnets, and the three test-split curves the plot draws.
 #[test]
 fn search_reports_static_and_cascade_baselines() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let mut rng = SmallRng::seed_from_u64(8);
-    write_idx(&data, "train", 160, &mut rng);
-    write_idx(&data, "t10k", 50, &mut rng);
+    let (tmp, data, _) = synthetic_data(8, 160, 50);
     let train = |stages: usize, name: &str| {
         let mut cfg = config();
         cfg["stages"] = serde_json::json!(stages);
@@ -564,6 +584,21 @@ fn search_reports_static_and_cascade_baselines() {
     }
     let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
     assert!(svg.contains("cascade of two static subnets") && svg.contains("Test accuracy"));
+    // Exporting a budget the search did not run names the ones it did.
+    let o = Command::new(BIN)
+        .args(["export", "--budget", "7M", "--search"])
+        .arg(out.join("front.json"))
+        .arg("--model")
+        .arg(&multi)
+        .arg("--out")
+        .arg(tmp.path().join("net.safetensors"))
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("4M, 20M"), "{err}");
 }
 
 /// A warm start into the expand phase continues the supernet as it is: its channels were
@@ -571,12 +606,7 @@ fn search_reports_static_and_cascade_baselines() {
 /// narrower subnet it was trained with.
 #[test]
 fn a_warm_start_does_not_sort_channels_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let mut rng = SmallRng::seed_from_u64(9);
-    write_idx(&data, "train", 160, &mut rng);
-    write_idx(&data, "t10k", 20, &mut rng);
+    let (tmp, data, _) = synthetic_data(9, 160, 20);
     let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
         let path = tmp.path().join(format!("{name}.json"));
         std::fs::write(&path, cfg.to_string()).unwrap();

@@ -60,7 +60,18 @@ fn from_search(
         .find(|b| {
             want.is_none_or(|w| (b["budget"].as_f64().unwrap_or(f64::NAN) - w).abs() <= w * 1e-6)
         })
-        .ok_or_else(|| format!("{}: no result for that budget", path.display()))?;
+        .ok_or_else(|| {
+            let have: Vec<String> = budgets
+                .iter()
+                .filter_map(|b| b["budget"].as_f64())
+                .map(|b| format!("{}M", b / 1e6))
+                .collect();
+            format!(
+                "{}: no result for that budget (the search has: {})",
+                path.display(),
+                have.join(", ")
+            )
+        })?;
     let ms = &chosen["multi_stage"];
     if ms.is_null() {
         return Err(format!(

@@ -20,8 +20,9 @@ pub struct InferArgs {
     /// Exported net (default: the shipped multi-stage net).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// One threshold for every early exit (0 = always exit 1, 1 = never exit early).
-    #[arg(long, conflicts_with = "budget")]
+    /// One threshold for every early exit, in [0, 1] (0 = always exit 1, 1 = never exit
+    /// early).
+    #[arg(long, conflicts_with = "budget", value_parser = parse_threshold)]
     threshold: Option<f32>,
     /// Average MACs budget, e.g. 3M: picks the model's best operating point within it.
     #[arg(long)]
@@ -68,6 +69,16 @@ struct ImageJson {
     exit: usize,
     macs: u64,
     per_exit: Vec<ExitJson>,
+}
+
+/// A threshold: a number in [0, 1].
+fn parse_threshold(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "'{s}' is not a confidence threshold (a number from 0 to 1)"
+        )),
+    }
 }
 
 /// Parses `3M`, `2.5e6`, `900k`.

@@ -86,10 +86,26 @@ pub fn save(
     write_atomic(path, &out)
 }
 
+/// Whether `bytes` start as a safetensors file does: an 8-byte little-endian header length
+/// that fits the file, then a JSON object.
+fn looks_like_safetensors(bytes: &[u8]) -> bool {
+    let Some((len, rest)) = bytes.split_first_chunk::<8>() else {
+        return false;
+    };
+    let len = u64::from_le_bytes(*len);
+    len >= 2 && len <= rest.len() as u64 && rest.first() == Some(&b'{')
+}
+
 fn sections(bytes: &[u8]) -> Result<[&[u8]; 3]> {
-    let rest = bytes
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| Error::Format("not an enas4d checkpoint (bad magic)".into()))?;
+    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| {
+        Error::Format(if looks_like_safetensors(bytes) {
+            "this is an exported net (safetensors), not a supernet or checkpoint: classify \
+             with `enas4d infer --model`, look inside with any safetensors reader"
+                .into()
+        } else {
+            "not an enas4d checkpoint or supernet (bad magic)".into()
+        })
+    })?;
     let mut rest = rest;
     let mut parts: [&[u8]; 3] = [&[]; 3];
     for (i, part) in parts.iter_mut().enumerate() {
