@@ -333,7 +333,7 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         &multi,
         options.clone(),
         &args.out.join("state.json"),
-        "S=3",
+        &format!("S={}", preset.stages),
         &set,
     )?;
     let test = source.load(false)?;
