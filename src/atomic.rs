@@ -14,7 +14,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(temp_name(name, std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -27,9 +27,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
 }
 
+/// The temporary file a write of `name` by process `pid` goes through: `.NAME.PID.tmp`.
+fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.{pid}.tmp")
+}
+
+/// Whether `name` has the shape of [`write_atomic`]'s temporary files (left behind only when
+/// the writing process was killed).
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    stem.rsplit_once('.').is_some_and(|(target, pid)| {
+        !target.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_temp_names_match() {
+        assert!(is_temp_name(&temp_name("checkpoint.bin", 12)));
+        assert!(is_temp_name(".log.csv.7.tmp"));
+        for no in [
+            "checkpoint.bin.12.tmp",
+            ".checkpoint.bin.tmp",
+            ".x.12a.tmp",
+            ".12.tmp",
+        ] {
+            assert!(!is_temp_name(no), "{no}");
+        }
+    }
 
     #[test]
     fn a_failed_write_says_write_and_names_the_path() {

@@ -49,6 +49,14 @@ fn synthetic_data(
     (tmp, data, rng)
 }
 
+/// Runs `cmd`, which must fail with exit status 2 (a usage or input error): its stderr.
+fn rejected(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    err
+}
+
 fn config() -> serde_json::Value {
     let phase = |p: &str| serde_json::json!({"phase": p, "steps": 4, "lr": 3e-3});
     serde_json::json!({
@@ -137,19 +145,16 @@ fn sigkill_then_resume_then_eval() {
         &["--seed", "3"],
         &["--config", "x.json"],
     ] {
-        let o = args(true).args(extra).output().unwrap();
-        assert_eq!(o.status.code(), Some(2), "{extra:?}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+        let err = rejected(args(true).args(extra));
+        assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
     }
-    let typo = Command::new(BIN)
-        .args(["train", "--quiet", "--device", "cpu", "--resume", "--out"])
-        .arg(tmp.path().join("no-such-run"))
-        .arg("--data")
-        .arg(format!("idx:{}", data.display()))
-        .output()
-        .unwrap();
-    assert_eq!(typo.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&typo.stderr);
+    let err = rejected(
+        Command::new(BIN)
+            .args(["train", "--quiet", "--device", "cpu", "--resume", "--out"])
+            .arg(tmp.path().join("no-such-run"))
+            .arg("--data")
+            .arg(format!("idx:{}", data.display())),
+    );
     assert!(err.contains("no checkpoint to resume"), "{err}");
     assert!(!tmp.path().join("no-such-run").exists());
     // A killed run's half-written temporary file is removed by the run that resumes.
@@ -158,9 +163,7 @@ fn sigkill_then_resume_then_eval() {
 
     // Another run holding the folder keeps a resume out; the lock of a killed run does not.
     let holder = enas4d::train::RunLock::acquire(&out).unwrap();
-    let busy = args(true).output().unwrap();
-    assert_eq!(busy.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&busy.stderr).contains("another training run"));
+    assert!(rejected(&mut args(true)).contains("another training run"));
     drop(holder);
     let resumed = args(true).output().unwrap();
     assert!(
@@ -320,38 +323,28 @@ fn sigkill_then_resume_then_eval() {
     assert!(rows[1]["file"].as_str().unwrap().ends_with("broken.png"));
     assert!(rows[1]["error"].as_str().unwrap().contains("broken.png"));
     // A threshold outside [0, 1] says so; an exported net handed to `eval` points to `infer`.
-    let o = Command::new(BIN)
-        .args(["infer", "--threshold", "1.5", "--model"])
-        .arg(&net)
-        .arg(&grey)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = rejected(
+        Command::new(BIN)
+            .args(["infer", "--threshold", "1.5", "--model"])
+            .arg(&net)
+            .arg(&grey),
+    );
     assert!(
         err.contains("from 0 to 1") && !err.contains("thresholds[0]"),
         "{err}"
     );
-    let o = Command::new(BIN)
-        .args(["eval", "--model"])
-        .arg(&net)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = rejected(Command::new(BIN).args(["eval", "--model"]).arg(&net));
     assert!(
         err.contains("exported net") && err.contains("enas4d infer"),
         "{err}"
     );
     // A wrong --device is refused before any image is read.
-    let wrong = Command::new(BIN)
-        .args(["infer", "--device", "tpu", "--model"])
-        .arg(&net)
-        .arg(tmp.path().join("does-not-exist.png"))
-        .output()
-        .unwrap();
-    assert_eq!(wrong.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&wrong.stderr);
+    let err = rejected(
+        Command::new(BIN)
+            .args(["infer", "--device", "tpu", "--model"])
+            .arg(&net)
+            .arg(tmp.path().join("does-not-exist.png")),
+    );
     assert!(
         err.contains("tpu") && !err.contains("does-not-exist"),
         "{err}"
@@ -585,7 +578,8 @@ fn search_reports_static_and_cascade_baselines() {
     let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
     assert!(svg.contains("cascade of two static subnets") && svg.contains("Test accuracy"));
     // Exporting a budget the search did not run names the ones it did.
-    let o = Command::new(BIN)
+    let mut export = Command::new(BIN);
+    export
         .args(["export", "--budget", "7M", "--search"])
         .arg(out.join("front.json"))
         .arg("--model")
@@ -593,11 +587,8 @@ fn search_reports_static_and_cascade_baselines() {
         .arg("--out")
         .arg(tmp.path().join("net.safetensors"))
         .arg("--data")
-        .arg(format!("idx:{}", data.display()))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+        .arg(format!("idx:{}", data.display()));
+    let err = rejected(&mut export);
     assert!(err.contains("4M, 20M"), "{err}");
 }
 

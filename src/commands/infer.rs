@@ -182,11 +182,17 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let label = |i: usize| net.classes.get(i).cloned().unwrap_or_else(|| i.to_string());
     let mut failed = 0usize;
     for chunk in args.images.chunks(CHUNK) {
-        let loaded: Vec<Result<Vec<f32>, String>> = chunk
+        let mut inputs = Vec::with_capacity(chunk.len());
+        let loaded: Vec<Result<(), String>> = chunk
             .iter()
-            .map(|p| load_image(p, resolution).map_err(|e| e.to_string()))
+            .map(|p| match load_image(p, resolution) {
+                Ok(x) => {
+                    inputs.push(x);
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            })
             .collect();
-        let inputs: Vec<Vec<f32>> = loaded.iter().filter_map(|r| r.clone().ok()).collect();
         let mut decisions = if inputs.is_empty() {
             Vec::new()
         } else {

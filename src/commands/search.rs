@@ -137,34 +137,48 @@ struct TestRecords<'a> {
     cache: HashMap<String, ExitRecords>,
 }
 
-impl TestRecords<'_> {
-    fn of(&mut self, config: &SubnetConfig) -> Result<ExitRecords, Box<dyn std::error::Error>> {
-        let key = serde_json::to_string(config)?;
-        if let Some(r) = self.cache.get(&key) {
-            return Ok(r.clone());
+impl<'a> TestRecords<'a> {
+    fn new(
+        ctx: &'a Context,
+        test: &'a Dataset,
+        bn_images: usize,
+        device: &'a burn::tensor::Device,
+    ) -> Self {
+        TestRecords {
+            ctx,
+            test,
+            bn_images,
+            device,
+            cache: HashMap::new(),
         }
-        let preset = &self.ctx.ckpt.header.preset;
-        let mut eval = SupernetEvaluator {
-            net: &self.ctx.ckpt.net,
-            preset,
-            bn_data: &self.ctx.train,
-            bn_images: self.bn_images,
-            data: self.test,
-            device: self.device.clone(),
-        };
-        let records = enas4d::search::Evaluator::measure(&mut eval, config)?;
-        self.cache.insert(key, records.clone());
-        Ok(records)
+    }
+
+    /// Measures `config` on the test split unless done before; its cache key.
+    fn measure(&mut self, config: &SubnetConfig) -> Result<String, Box<dyn std::error::Error>> {
+        let key = serde_json::to_string(config)?;
+        if !self.cache.contains_key(&key) {
+            let mut eval = SupernetEvaluator {
+                net: &self.ctx.ckpt.net,
+                preset: &self.ctx.ckpt.header.preset,
+                bn_data: &self.ctx.train,
+                bn_images: self.bn_images,
+                data: self.test,
+                device: self.device.clone(),
+            };
+            let records = enas4d::search::Evaluator::measure(&mut eval, config)?;
+            self.cache.insert(key.clone(), records);
+        }
+        Ok(key)
     }
 
     /// `point` with its validation thresholds scored on the test split.
     fn score(&mut self, point: &FrontPoint) -> Result<Scored, Box<dyn std::error::Error>> {
-        let records = self.of(&point.config)?;
+        let key = self.measure(&point.config)?;
         let cum = count(&self.ctx.ckpt.header.preset, &point.config)?.cum_macs;
         Ok(Scored {
             config: point.config.clone(),
             val: point.operating.clone(),
-            test: evaluate(&records, &cum, &point.operating.thresholds)?,
+            test: evaluate(&self.cache[&key], &cum, &point.operating.thresholds)?,
         })
     }
 
@@ -173,12 +187,15 @@ impl TestRecords<'_> {
         &mut self,
         point: &CascadePoint,
     ) -> Result<ScoredCascade, Box<dyn std::error::Error>> {
-        let preset = self.ctx.ckpt.header.preset.clone();
+        let (a, b) = (self.measure(&point.cheap)?, self.measure(&point.big)?);
+        let preset = &self.ctx.ckpt.header.preset;
         let last = |c: &SubnetConfig| -> Result<u64, Box<dyn std::error::Error>> {
-            Ok(*count(&preset, c)?.cum_macs.last().unwrap_or(&0))
+            Ok(*count(preset, c)?.cum_macs.last().unwrap_or(&0))
         };
-        let (a, b) = (self.of(&point.cheap)?, self.of(&point.big)?);
-        let (records, cum) = cascade_records((&a, last(&point.cheap)?), (&b, last(&point.big)?))?;
+        let (records, cum) = cascade_records(
+            (&self.cache[&a], last(&point.cheap)?),
+            (&self.cache[&b], last(&point.big)?),
+        )?;
         Ok(ScoredCascade {
             cheap: point.cheap.clone(),
             big: point.big.clone(),
@@ -355,20 +372,10 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         )?),
         None => None,
     };
-    let mut multi_test = TestRecords {
-        ctx: &multi,
-        test: &test,
-        bn_images: args.bn_images,
-        device: &device,
-        cache: HashMap::new(),
-    };
-    let mut static_test = static_ctx.as_ref().map(|ctx| TestRecords {
-        ctx,
-        test: &test,
-        bn_images: args.bn_images,
-        device: &device,
-        cache: HashMap::new(),
-    });
+    let mut multi_test = TestRecords::new(&multi, &test, args.bn_images, &device);
+    let mut static_test = static_ctx
+        .as_ref()
+        .map(|ctx| TestRecords::new(ctx, &test, args.bn_images, &device));
     let members = static_state
         .as_ref()
         .map(|st| cascade_members(&st.measured))

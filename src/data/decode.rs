@@ -2,6 +2,7 @@
 //! dimensions first, then the `image` crate's own limits on the decoder's allocations, so a
 //! small file that claims a huge image (a decompression bomb) is refused at once.
 
+use std::io::Cursor;
 use std::path::Path;
 
 use image::{DynamicImage, ImageReader, Limits};
@@ -18,9 +19,10 @@ pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 /// Decodes the PNG or JPEG at `path` (format from its content), refusing before decoding any
 /// image whose sides exceed [`MAX_SIDE`] or whose pixel count exceeds [`MAX_PIXELS`].
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let open = || {
-        ImageReader::open(path)
-            .and_then(|r| r.with_guessed_format())
+        ImageReader::new(Cursor::new(bytes.as_slice()))
+            .with_guessed_format()
             .map_err(|e| Error::io(path, e))
     };
     let (width, height) = open()?

@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::Path;
 
+use crate::atomic::is_temp_name;
 use crate::error::{Error, Result};
 
 /// The lock file's name inside a run folder.
@@ -60,22 +61,12 @@ fn remove_stale_temp_files(dir: &Path) -> Result<()> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if is_atomic_temp(name) {
+        if is_temp_name(name) {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
         }
     }
     Ok(())
-}
-
-/// Whether `name` has the shape of [`crate::atomic::write_atomic`]'s temporary files.
-fn is_atomic_temp(name: &str) -> bool {
-    let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-        return false;
-    };
-    stem.rsplit_once('.').is_some_and(|(target, pid)| {
-        !target.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-    })
 }
 
 #[cfg(test)]
@@ -100,20 +91,5 @@ mod tests {
         );
         drop(lock);
         RunLock::acquire(dir.path()).unwrap();
-    }
-
-    #[test]
-    fn only_atomic_temp_names_match() {
-        for yes in [".checkpoint.bin.12.tmp", ".log.csv.7.tmp"] {
-            assert!(is_atomic_temp(yes), "{yes}");
-        }
-        for no in [
-            "checkpoint.bin.12.tmp",
-            ".checkpoint.bin.tmp",
-            ".x.12a.tmp",
-            ".12.tmp",
-        ] {
-            assert!(!is_atomic_temp(no), "{no}");
-        }
     }
 }
