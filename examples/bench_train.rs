@@ -28,7 +28,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
 use enas4d::space::{count, Plan, Preset, SubnetConfig};
 use enas4d::supernet::{forward, BnMode, MaskCache, PassOptions, Supernet};
-use enas4d::train::{checkpoint, multi_exit_loss, parse_device, smoothed_targets};
+use enas4d::train::{checkpoint, multi_exit_loss, parse_device, smoothed_targets, LossWeights};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -160,7 +160,16 @@ fn burn_step(
         };
         let logits = forward(&net, plan, x, &mut masks, opts)?;
         let targets = smoothed_targets(&labels, 10, 0.1, ad);
-        let loss = multi_exit_loss(&logits, &targets, None, 0.0, None);
+        let loss = multi_exit_loss(
+            &logits,
+            &targets,
+            None,
+            LossWeights {
+                distill: 0.0,
+                self_distill: 0.0,
+                exits: None,
+            },
+        );
         ad.sync()?;
         let t1 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &net);

@@ -10,7 +10,7 @@ use enas4d::space::{Plan, Preset, SubnetConfig};
 use enas4d::supernet::{
     extract, forward, sort_channels, BnMode, BnRecorder, MaskCache, PassOptions, Supernet,
 };
-use enas4d::train::{multi_exit_loss, smoothed_targets};
+use enas4d::train::{multi_exit_loss, smoothed_targets, LossWeights};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -145,7 +145,16 @@ fn loss_with(
     )
     .unwrap();
     let targets = smoothed_targets(labels, plan.classes, 0.1, device);
-    multi_exit_loss(&logits, &targets, None, 0.0, None)
+    multi_exit_loss(
+        &logits,
+        &targets,
+        None,
+        LossWeights {
+            distill: 0.0,
+            self_distill: 0.0,
+            exits: None,
+        },
+    )
 }
 
 /// The pass with the custom elastic ops and the pass composed of plain burn ops give the same

@@ -569,6 +569,6 @@ fn print_table(r: &Report) {
         }
     }
     if let Some(rho) = r.predictor_rank_correlation {
-        println!("predictor rank correlation (held-out subnets, last exit): {rho:.3}");
+        println!("predictor rank correlation (4-fold cross-validation, last exit): {rho:.3}");
     }
 }

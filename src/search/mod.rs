@@ -4,7 +4,6 @@
 //! validation split with thresholds fitted there; resumable.
 
 mod cascade;
-mod encode;
 mod measure;
 mod plot;
 mod predictor;
@@ -17,10 +16,9 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 pub use cascade::{best_cascade_at, cascade_front, cascade_members, cascade_records, CascadePoint};
-pub use encode::{encode, encoded_len};
 pub use measure::SupernetEvaluator;
 pub use plot::{plot_front, Series};
-pub use predictor::{spearman, Predictor};
+pub use predictor::{cross_validated_rank, features, spearman, Predictor};
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
@@ -123,7 +121,8 @@ pub struct SearchState {
     pub measured: Vec<Measured>,
     /// Generations completed.
     pub generation: usize,
-    /// Predictor rank correlation (Spearman) on held-out initial subnets, last exit.
+    /// Predictor rank correlation (Spearman, last exit) under 4-fold cross-validation over
+    /// every measured subnet.
     pub predictor_rank_correlation: Option<f64>,
 }
 
@@ -232,13 +231,17 @@ fn measure_into(
     Ok(())
 }
 
-fn fit_predictor(preset: &Preset, measured: &[Measured], seed: u64) -> Result<Predictor> {
-    let x: Vec<Vec<f32>> = measured.iter().map(|m| encode(preset, &m.config)).collect();
-    let y: Vec<Vec<f32>> = measured
+/// Feature rows and accuracy rows, one of each per subnet.
+type Samples = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// Features and accuracies of the measured subnets.
+fn samples(preset: &Preset, measured: &[Measured]) -> Result<Samples> {
+    let x = measured
         .iter()
-        .map(|m| m.exit_accuracy.iter().map(|&a| a as f32).collect())
-        .collect();
-    Predictor::fit(&x, &y, 64, 600, 1e-3, seed)
+        .map(|m| features(preset, &m.config))
+        .collect::<Result<_>>()?;
+    let y = measured.iter().map(|m| m.exit_accuracy.clone()).collect();
+    Ok((x, y))
 }
 
 /// Runs (or continues) the search; `progress(done, total)` is called after each measurement.
@@ -253,13 +256,21 @@ pub fn search(
     o.validate()?;
     let total = o.initial + o.generations * o.measure_per_generation;
     let mut rng = SmallRng::seed_from_u64(o.seed);
-    // The extremes, then the largest net at each choice of cuts (so that the front reaches the
-    // wide nets with cheap early exits), then random subnets.
+    // The nets training runs every step (sandwich rule, DESIGN §4): the extremes, the largest
+    // at each choice of cuts (so that the front reaches the wide nets with cheap early exits)
+    // and at each resolution; then random subnets.
     let mut initial = vec![
         SubnetConfig::largest(preset),
         SubnetConfig::smallest(preset),
     ];
-    for c in SubnetConfig::largest_per_cuts(preset) {
+    let per_resolution = preset.resolutions.iter().map(|&r| SubnetConfig {
+        resolution: r,
+        ..SubnetConfig::largest(preset)
+    });
+    for c in SubnetConfig::largest_per_cuts(preset)
+        .into_iter()
+        .chain(per_resolution)
+    {
         if initial.len() < o.initial && !initial.contains(&c) {
             initial.push(c);
         }
@@ -271,31 +282,12 @@ pub fn search(
         measure_into(state, preset, c, eval, path)?;
         progress(state.measured.len().min(total), total);
     }
-    if state.predictor_rank_correlation.is_none() {
-        // Hold out a quarter of the initial subnets to report how well the predictor ranks.
-        let n = state.measured.len();
-        let held = (n / 4).max(2);
-        let p = fit_predictor(preset, &state.measured[..n - held], o.seed)?;
-        let last = preset.stages - 1;
-        let (pred, truth): (Vec<f64>, Vec<f64>) = state.measured[n - held..]
-            .iter()
-            .map(|m| {
-                (
-                    f64::from(p.predict(&encode(preset, &m.config))[last]),
-                    m.exit_accuracy[last],
-                )
-            })
-            .unzip();
-        state.predictor_rank_correlation = Some(spearman(&pred, &truth));
-        if let Some(p) = path {
-            state.save(p)?;
-        }
-    }
     while state.generation < o.generations {
         let g = state.generation;
         let budget = o.budgets[g % o.budgets.len()];
         let mut grng = SmallRng::seed_from_u64(o.seed.wrapping_add(1000 + g as u64));
-        let predictor = fit_predictor(preset, &state.measured, o.seed + g as u64)?;
+        let (x, y) = samples(preset, &state.measured)?;
+        let predictor = Predictor::fit(&x, &y)?;
         // Parents: the measured subnets best at this generation's budget.
         let mut scored: Vec<(f64, &Measured)> = Vec::new();
         for m in &state.measured {
@@ -314,7 +306,7 @@ pub fn search(
         } else {
             parents
         };
-        let mut children: Vec<(f32, SubnetConfig)> = Vec::new();
+        let mut children: Vec<(f64, SubnetConfig)> = Vec::new();
         let mut tries = 0;
         while children.len() < o.children && tries < o.children * 50 {
             tries += 1;
@@ -334,9 +326,9 @@ pub fn search(
             {
                 continue;
             }
-            let pred = predictor.predict(&encode(preset, &child));
+            let pred = predictor.predict(&features(preset, &child)?);
             let last = *cum.last().expect("one exit at least") as f64;
-            let score = pred[pred.len() - 1] - 0.05 * ((last / budget) - 1.0).max(0.0) as f32;
+            let score = pred[pred.len() - 1] - 0.05 * ((last / budget) - 1.0).max(0.0);
             children.push((score, child));
         }
         children.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -348,6 +340,11 @@ pub fn search(
         if let Some(p) = path {
             state.save(p)?;
         }
+    }
+    let (x, y) = samples(preset, &state.measured)?;
+    state.predictor_rank_correlation = cross_validated_rank(&x, &y, 4, o.seed)?;
+    if let Some(p) = path {
+        state.save(p)?;
     }
     Ok(())
 }

@@ -1,39 +1,49 @@
-//! The accuracy predictor (DESIGN §5): a small MLP (one hidden ReLU layer) from the encoded
-//! config to every exit's accuracy, trained full-batch with Adam on measured subnets, plus
-//! the Spearman rank correlation used to report how well it ranks held-out subnets.
+//! The accuracy predictor (DESIGN §5): ridge regression from a subnet's summary features —
+//! input resolution and the logarithm of the MACs up to each exit — to every exit's accuracy,
+//! refitted on all measured subnets; and the cross-validated Spearman rank correlation that
+//! reports how well it ranks subnets it was not fitted on.
+//!
+//! A one-hot MLP over every choice ranked held-out subnets at ρ ≈ 0.1 on 60 measured subnets of
+//! a trained supernet, this model at ρ ≈ 0.76 (4-fold cross-validation, same subnets).
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::space::{count, Preset, SubnetConfig};
 
-/// A trained predictor.
+/// L2 penalty of the ridge fit (not applied to the intercept).
+const RIDGE: f64 = 1e-3;
+
+/// Summary features of `config`: 1 (intercept), the resolution scaled to [0, 1] over the
+/// preset's range, and ln(cum_macs[s]) / 16 for every exit.
+pub fn features(preset: &Preset, config: &SubnetConfig) -> Result<Vec<f64>> {
+    let (lo, hi) = match (preset.resolutions.first(), preset.resolutions.last()) {
+        (Some(&lo), Some(&hi)) => (f64::from(lo), f64::from(hi)),
+        _ => return Err(Error::config("preset", "no resolutions")),
+    };
+    let span = (hi - lo).max(1.0);
+    let mut f = vec![1.0, (f64::from(config.resolution) - lo) / span];
+    f.extend(
+        count(preset, config)?
+            .cum_macs
+            .iter()
+            .map(|&m| (m.max(1) as f64).ln() / 16.0),
+    );
+    Ok(f)
+}
+
+/// A fitted predictor: one weight vector per exit over [`features`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Predictor {
-    inputs: usize,
-    hidden: usize,
-    outputs: usize,
-    /// `[hidden, inputs]`, `[hidden]`, `[outputs, hidden]`, `[outputs]`.
-    w1: Vec<f32>,
-    b1: Vec<f32>,
-    w2: Vec<f32>,
-    b2: Vec<f32>,
-    /// Mean of the targets (predictions are offsets from it).
-    mean: Vec<f32>,
+    weights: Vec<Vec<f64>>,
 }
 
 impl Predictor {
-    /// Fits `x → y` (rows of equal length) with `hidden` units for `epochs` full-batch Adam
-    /// steps, L2 `decay`.
-    pub fn fit(
-        x: &[Vec<f32>],
-        y: &[Vec<f32>],
-        hidden: usize,
-        epochs: usize,
-        decay: f32,
-        seed: u64,
-    ) -> Result<Self> {
+    /// Fits `x → y` (rows of equal length, x's first column the intercept) by ridge regression.
+    pub fn fit(x: &[Vec<f64>], y: &[Vec<f64>]) -> Result<Self> {
         let (n, inputs) = (x.len(), x.first().map_or(0, Vec::len));
         let outputs = y.first().map_or(0, Vec::len);
         if n == 0 || n != y.len() || inputs == 0 || outputs == 0 {
@@ -45,85 +55,95 @@ impl Predictor {
         if x.iter().any(|r| r.len() != inputs) || y.iter().any(|r| r.len() != outputs) {
             return Err(Error::config("predictor", "rows of different lengths"));
         }
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let mut init = |len: usize, fan_in: usize| -> Vec<f32> {
-            let a = (6.0 / fan_in as f32).sqrt();
-            (0..len).map(|_| rng.random_range(-a..a)).collect()
-        };
-        let mean: Vec<f32> = (0..outputs)
-            .map(|o| y.iter().map(|r| r[o]).sum::<f32>() / n as f32)
-            .collect();
-        let mut p = Predictor {
-            inputs,
-            hidden,
-            outputs,
-            w1: init(hidden * inputs, inputs),
-            b1: vec![0.0; hidden],
-            w2: init(outputs * hidden, hidden)
-                .iter()
-                .map(|v| v * 0.1)
-                .collect(),
-            b2: vec![0.0; outputs],
-            mean,
-        };
-        let sizes = [p.w1.len(), p.b1.len(), p.w2.len(), p.b2.len()];
-        let mut m: Vec<Vec<f32>> = sizes.iter().map(|&l| vec![0.0; l]).collect();
-        let mut v = m.clone();
-        let (lr, b1, b2, eps) = (3e-3f32, 0.9f32, 0.999f32, 1e-8f32);
-        for t in 1..=epochs {
-            let mut g: Vec<Vec<f32>> = sizes.iter().map(|&l| vec![0.0; l]).collect();
-            for (xi, yi) in x.iter().zip(y) {
-                let h: Vec<f32> = (0..hidden)
-                    .map(|j| (p.b1[j] + dot(&p.w1[j * inputs..][..inputs], xi)).max(0.0))
-                    .collect();
-                for o in 0..outputs {
-                    let pred = p.mean[o] + p.b2[o] + dot(&p.w2[o * hidden..][..hidden], &h);
-                    let d = 2.0 * (pred - yi[o]) / (n * outputs) as f32;
-                    g[3][o] += d;
-                    for j in 0..hidden {
-                        g[2][o * hidden + j] += d * h[j];
-                        if h[j] > 0.0 {
-                            let dh = d * p.w2[o * hidden + j];
-                            g[1][j] += dh;
-                            for (k, &xk) in xi.iter().enumerate() {
-                                if xk != 0.0 {
-                                    g[0][j * inputs + k] += dh * xk;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            let params = [&mut p.w1, &mut p.b1, &mut p.w2, &mut p.b2];
-            for (i, param) in params.into_iter().enumerate() {
-                for (k, w) in param.iter_mut().enumerate() {
-                    let grad = g[i][k] + if i % 2 == 0 { decay * *w } else { 0.0 };
-                    m[i][k] = b1 * m[i][k] + (1.0 - b1) * grad;
-                    v[i][k] = b2 * v[i][k] + (1.0 - b2) * grad * grad;
-                    let mh = m[i][k] / (1.0 - b1.powi(t as i32));
-                    let vh = v[i][k] / (1.0 - b2.powi(t as i32));
-                    *w -= lr * mh / (vh.sqrt() + eps);
+        // Normal equations (XᵀX + λI') w = Xᵀy, I' without the intercept.
+        let mut gram = vec![vec![0.0; inputs]; inputs];
+        for r in x {
+            for i in 0..inputs {
+                for j in 0..inputs {
+                    gram[i][j] += r[i] * r[j];
                 }
             }
         }
-        Ok(p)
+        for (i, row) in gram.iter_mut().enumerate().skip(1) {
+            row[i] += RIDGE;
+        }
+        let weights = (0..outputs)
+            .map(|o| {
+                let rhs: Vec<f64> = (0..inputs)
+                    .map(|i| x.iter().zip(y).map(|(r, t)| r[i] * t[o]).sum())
+                    .collect();
+                solve(gram.clone(), rhs)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Predictor { weights })
     }
 
-    /// Predicted outputs for one encoded config.
-    pub fn predict(&self, x: &[f32]) -> Vec<f32> {
-        let h: Vec<f32> = (0..self.hidden)
-            .map(|j| (self.b1[j] + dot(&self.w1[j * self.inputs..][..self.inputs], x)).max(0.0))
-            .collect();
-        (0..self.outputs)
-            .map(|o| {
-                self.mean[o] + self.b2[o] + dot(&self.w2[o * self.hidden..][..self.hidden], &h)
-            })
+    /// Predicted accuracy of every exit for one feature row.
+    pub fn predict(&self, x: &[f64]) -> Vec<f64> {
+        self.weights
+            .iter()
+            .map(|w| w.iter().zip(x).map(|(a, b)| a * b).sum())
             .collect()
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// Solves `a · w = b` by Gaussian elimination with partial pivoting.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Result<Vec<f64>> {
+    let n = b.len();
+    for i in 0..n {
+        let p = (i..n)
+            .max_by(|&r, &s| a[r][i].abs().total_cmp(&a[s][i].abs()))
+            .unwrap_or(i);
+        if a[p][i].abs() < 1e-12 {
+            return Err(Error::config("predictor", "singular features"));
+        }
+        a.swap(i, p);
+        b.swap(i, p);
+        let pivot = a[i].clone();
+        for r in i + 1..n {
+            let f = a[r][i] / pivot[i];
+            for (x, p) in a[r][i..].iter_mut().zip(&pivot[i..]) {
+                *x -= f * p;
+            }
+            b[r] -= f * b[i];
+        }
+    }
+    let mut w = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|k| a[i][k] * w[k]).sum();
+        w[i] = (b[i] - s) / a[i][i];
+    }
+    Ok(w)
+}
+
+/// Spearman rank correlation of the last exit's predictions when each of `folds` folds (a
+/// seeded shuffle) is predicted by a model fitted on the others; `None` below 2·folds samples.
+pub fn cross_validated_rank(
+    x: &[Vec<f64>],
+    y: &[Vec<f64>],
+    folds: usize,
+    seed: u64,
+) -> Result<Option<f64>> {
+    let n = x.len();
+    if folds < 2 || n < 2 * folds {
+        return Ok(None);
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut SmallRng::seed_from_u64(seed));
+    let mut pred = vec![0.0; n];
+    for k in 0..folds {
+        let held: Vec<usize> = order.iter().skip(k).step_by(folds).copied().collect();
+        let (fx, fy): (Vec<_>, Vec<_>) = (0..n)
+            .filter(|i| !held.contains(i))
+            .map(|i| (x[i].clone(), y[i].clone()))
+            .unzip();
+        let p = Predictor::fit(&fx, &fy)?;
+        for &i in &held {
+            pred[i] = *p.predict(&x[i]).last().unwrap_or(&0.0);
+        }
+    }
+    let truth: Vec<f64> = y.iter().map(|r| *r.last().unwrap_or(&0.0)).collect();
+    Ok(Some(spearman(&pred, &truth)))
 }
 
 fn ranks(v: &[f64]) -> Vec<f64> {
@@ -163,6 +183,7 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     #[test]
     fn spearman_of_known_orders() {
@@ -171,24 +192,39 @@ mod tests {
         assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
     }
 
-    /// On a noiseless additive target the predictor ranks held-out samples well.
+    /// A noiseless linear target is recovered, and ranked perfectly under cross-validation.
     #[test]
-    fn learns_an_additive_target() {
+    fn recovers_a_linear_target() {
         let mut rng = SmallRng::seed_from_u64(9);
-        let weights: Vec<f32> = (0..30).map(|_| rng.random_range(-0.05..0.05)).collect();
-        let sample = |rng: &mut SmallRng| {
-            let x: Vec<f32> = (0..30)
-                .map(|_| f32::from(u8::from(rng.random_bool(0.5))))
-                .collect();
-            let y = 0.8 + dot(&x, &weights);
-            (x, vec![y, y - 0.1])
-        };
-        let (x, y): (Vec<_>, Vec<_>) = (0..80).map(|_| sample(&mut rng)).unzip();
-        let p = Predictor::fit(&x, &y, 32, 800, 1e-4, 1).unwrap();
-        let (tx, ty): (Vec<_>, Vec<_>) = (0..40).map(|_| sample(&mut rng)).unzip();
-        let pred: Vec<f64> = tx.iter().map(|x| f64::from(p.predict(x)[0])).collect();
-        let truth: Vec<f64> = ty.iter().map(|y| f64::from(y[0])).collect();
-        let rho = spearman(&pred, &truth);
-        assert!(rho > 0.9, "rank correlation {rho}");
+        let w = [0.8, 0.05, -0.02, 0.03];
+        let (x, y): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (0..37)
+            .map(|_| {
+                let mut r = vec![1.0];
+                r.extend((0..3).map(|_| rng.random_range(0.0..1.0)));
+                let t: f64 = r.iter().zip(&w).map(|(a, b)| a * b).sum();
+                (r, vec![t - 0.1, t])
+            })
+            .unzip();
+        let p = Predictor::fit(&x, &y).unwrap();
+        let probe = [1.0, 0.3, 0.9, 0.1];
+        let want: f64 = probe.iter().zip(&w).map(|(a, b)| a * b).sum();
+        let got = p.predict(&probe);
+        assert!(
+            (got[1] - want).abs() < 1e-3 && (got[0] - want + 0.1).abs() < 1e-3,
+            "{got:?}"
+        );
+        let rho = cross_validated_rank(&x, &y, 4, 1).unwrap().unwrap();
+        assert!(rho > 0.99, "rank correlation {rho}");
+        assert_eq!(cross_validated_rank(&x[..5], &y[..5], 4, 1).unwrap(), None);
+    }
+
+    #[test]
+    fn features_grow_with_resolution_and_cost() {
+        let preset = Preset::tiny(3, 10).unwrap();
+        let small = features(&preset, &SubnetConfig::smallest(&preset)).unwrap();
+        let large = features(&preset, &SubnetConfig::largest(&preset)).unwrap();
+        assert_eq!(small.len(), 2 + preset.stages);
+        assert_eq!((small[1], large[1]), (0.0, 1.0));
+        assert!(small.iter().zip(&large).skip(2).all(|(a, b)| a < b));
     }
 }

@@ -88,6 +88,10 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// Weight of the distillation term (soft targets of the largest subnet's last exit).
     pub distill: f64,
+    /// Weight of the self-distillation term: every exit but the last also learns the soft
+    /// targets of its own subnet's last exit (IMTA-style, DESIGN §4). 0 (default): off.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub self_distill: f64,
     /// Dropout before each classifier.
     pub dropout: f64,
     /// Training images held out for validation (fixed seed).
@@ -145,6 +149,7 @@ impl TrainConfig {
             weight_decay: 1e-4,
             label_smoothing: 0.1,
             distill: 1.0,
+            self_distill: 0.0,
             dropout: 0.1,
             val_size,
             val_seed: None,
@@ -200,6 +205,9 @@ impl TrainConfig {
         }
         if !(self.distill >= 0.0 && self.distill.is_finite()) {
             return bad("distill", "must be finite and ≥ 0");
+        }
+        if !(self.self_distill >= 0.0 && self.self_distill.is_finite()) {
+            return bad("self_distill", "must be finite and ≥ 0");
         }
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every", "must be > 0");
@@ -308,6 +316,10 @@ fn is_zero(n: &usize) -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 #[cfg(test)]

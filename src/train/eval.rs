@@ -61,16 +61,15 @@ pub fn calibrate(
     rec.finish()
 }
 
-/// Per-sample confidence (max softmax probability) and correctness at every exit.
-pub fn exit_records(
+/// Every exit's logits on `data`, one `[images × classes]` row-major vector per exit.
+pub fn exit_logits(
     net: &Supernet,
     plan: &Plan,
     stats: &BnStats,
     data: &Dataset,
     device: &Device,
-) -> Result<ExitRecords> {
-    let mut confidence = vec![Vec::with_capacity(data.len()); plan.stages];
-    let mut correct = vec![Vec::with_capacity(data.len()); plan.stages];
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = vec![Vec::with_capacity(data.len() * plan.classes); plan.stages];
     let mut masks = MaskCache::new(device);
     for start in (0..data.len()).step_by(EVAL_BATCH) {
         let idx: Vec<usize> = (start..(start + EVAL_BATCH).min(data.len())).collect();
@@ -91,23 +90,48 @@ pub fn exit_records(
                 .into_data()
                 .try_into_vec::<f32>()
                 .map_err(|e| Error::Device(format!("reading logits: {e:?}")))?;
-            for (row, &i) in v.chunks(plan.classes).zip(&idx) {
-                let (conf, class) = softmax_top(row);
-                if !conf.is_finite() {
-                    return Err(Error::config(
-                        "supernet",
-                        "an exit produced non-finite logits",
-                    ));
-                }
-                confidence[s].push(conf);
-                correct[s].push(class == data.labels[i] as usize);
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(Error::config(
+                    "supernet",
+                    "an exit produced non-finite logits",
+                ));
             }
+            out[s].extend(v);
         }
     }
-    Ok(ExitRecords {
+    Ok(out)
+}
+
+/// Per-sample confidence (max softmax probability) and correctness at every exit.
+pub fn exit_records(
+    net: &Supernet,
+    plan: &Plan,
+    stats: &BnStats,
+    data: &Dataset,
+    device: &Device,
+) -> Result<ExitRecords> {
+    let logits = exit_logits(net, plan, stats, data, device)?;
+    Ok(records_from_logits(&logits, plan.classes, &data.labels))
+}
+
+/// Per-sample confidence and correctness from every exit's logits (see [`exit_logits`]).
+pub fn records_from_logits(logits: &[Vec<f32>], classes: usize, labels: &[u32]) -> ExitRecords {
+    let (confidence, correct) = logits
+        .iter()
+        .map(|exit| {
+            exit.chunks(classes)
+                .zip(labels)
+                .map(|(row, &label)| {
+                    let (conf, class) = softmax_top(row);
+                    (conf, class == label as usize)
+                })
+                .unzip()
+        })
+        .unzip();
+    ExitRecords {
         confidence,
         correct,
-    })
+    }
 }
 
 /// Max softmax probability and its class.

@@ -27,10 +27,10 @@ pub use batches::{derive_seed, Batches};
 pub use checkpoint::{Checkpoint, CheckpointHeader, CHECKPOINT_VERSION};
 pub use config::{Phase, PhaseSpec, TrainConfig};
 pub use device::parse_device;
-pub use eval::{calibrate, exit_accuracies, exit_records};
+pub use eval::{calibrate, exit_accuracies, exit_logits, exit_records, records_from_logits};
 pub use lock::{RunLock, LOCK_FILE};
 pub use log::{EvalRow, TrainLog};
-pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy};
+pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy, LossWeights};
 pub use sampler::{sample, Pick};
 
 use crate::data::{to_batch, Augment, Dataset};
@@ -180,8 +180,11 @@ fn sandwich_loss(
             &logits,
             &targets,
             teacher.as_ref(),
-            config.distill,
-            exit_weights.as_deref(),
+            LossWeights {
+                distill: config.distill,
+                self_distill: config.self_distill,
+                exits: exit_weights.as_deref(),
+            },
         );
         if pick == Pick::Largest {
             let last = logits.last().expect("at least one exit").clone().detach();
