@@ -156,6 +156,68 @@ fn should_reject_hostile_files_with_clear_errors() {
     assert!(format_error(b"definitely not a model").contains("safetensors"));
 }
 
+/// Metadata alone can ask for any size; what it asks for is bounded before allocating.
+#[test]
+fn should_bound_what_metadata_asks_for() {
+    let mut rng = SmallRng::seed_from_u64(fresh_seed("format metadata bounds"));
+    let net = sample(3, &mut rng);
+    let bytes = net.to_bytes().unwrap();
+    let set_resolution = |r: u32| {
+        rewrite(&bytes, |m, _| {
+            let mut preset: serde_json::Value = serde_json::from_str(&m["preset"]).unwrap();
+            let mut config: serde_json::Value = serde_json::from_str(&m["config"]).unwrap();
+            preset["resolutions"] = serde_json::json!([r]);
+            config["resolution"] = serde_json::json!(r);
+            m.insert("preset".into(), preset.to_string());
+            m.insert("config".into(), config.to_string());
+        })
+    };
+    for r in [4096, 2048] {
+        let e = format_error(&set_resolution(r));
+        assert!(
+            e.contains("resolution") && e.contains(&r.to_string()),
+            "{e}"
+        );
+    }
+    let e = format_error(&rewrite(&bytes, |m, _| {
+        let mut c: serde_json::Value = serde_json::from_str(&m["preset"]).unwrap();
+        c["classes"] = serde_json::json!(1u64 << 40);
+        m.insert("preset".into(), c.to_string());
+    }));
+    assert!(e.contains("classes"), "{e}");
+    // Operating points that these MACs cannot produce.
+    let stages = net.config.p.len() + 1;
+    let mut shares = vec![0.0; stages];
+    shares[0] = 1.0;
+    let point = |avg_macs: f64, shares: &[f64]| {
+        serde_json::json!([{
+            "thresholds": vec![0.5; stages - 1],
+            "accuracy": 0.9,
+            "avg_macs": avg_macs,
+            "exit_shares": shares,
+        }])
+        .to_string()
+    };
+    let first = enas4d::space::count(&net.preset, &net.config)
+        .unwrap()
+        .cum_macs[0] as f64;
+    let ok = rewrite(&bytes, |m, _| {
+        m.insert("operating_points".into(), point(first, &shares));
+    });
+    ExportedNet::from_bytes(&ok).unwrap();
+    let e = format_error(&rewrite(&bytes, |m, _| {
+        m.insert("operating_points".into(), point(first * 3.0, &shares));
+    }));
+    assert!(
+        e.contains("operating_points[0]") && e.contains("MACs"),
+        "{e}"
+    );
+    let e = format_error(&rewrite(&bytes, |m, _| {
+        m.insert("operating_points".into(), point(first, &shares[1..]));
+    }));
+    assert!(e.contains("exit shares"), "{e}");
+}
+
 #[test]
 fn should_never_panic_on_truncated_or_corrupted_files() {
     let mut rng = SmallRng::seed_from_u64(fresh_seed("format fuzz"));

@@ -327,6 +327,10 @@ impl ExportedNet {
     }
 
     /// Parses and validates a net.
+    ///
+    /// Every size the file asks for is bounded before anything is allocated for it: the preset's
+    /// limits, the activations of one image ([`crate::space::MAX_ACTIVATION_FLOATS`]), every
+    /// tensor's shape against the plan; the operating points must match the net's MACs.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| format_err(format!("not a safetensors file: {e}")))?;
@@ -370,13 +374,13 @@ impl ExportedNet {
                 .map_err(|e| format_err(format!("operating_points: {e}")))?,
             None => Vec::new(),
         };
-        for p in &operating {
-            crate::runtime::check_thresholds(&p.thresholds, config.p.len() + 1)?;
-            if !(p.avg_macs.is_finite() && p.accuracy.is_finite()) {
-                return Err(format_err("operating_points: non-finite value"));
-            }
-        }
         let plan = Plan::new(&preset, &config)?;
+        let cum_macs = crate::space::count(&preset, &config)?.cum_macs;
+        for (i, p) in operating.iter().enumerate() {
+            crate::runtime::check_thresholds(&p.thresholds, plan.stages)?;
+            check_operating(p, &cum_macs)
+                .map_err(|e| format_err(format!("operating_points[{i}]: {e}")))?;
+        }
         crate::runtime::check_thresholds(&thresholds, plan.stages)?;
         if classes.len() != plan.classes {
             return Err(format_err(format!(
@@ -548,4 +552,35 @@ impl ExportedNet {
 /// JSON encoding of a metadata value.
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| format_err(e.to_string()))
+}
+/// An operating point that the net's MACs can produce: one share per exit, each in [0, 1],
+/// summing to 1, accuracy in [0, 1], and the average MACs Σ share_s · cum_macs[s] (0.1 %).
+fn check_operating(p: &Operating, cum_macs: &[u64]) -> std::result::Result<(), String> {
+    if p.exit_shares.len() != cum_macs.len() {
+        return Err(format!(
+            "{} exit shares for {} exits",
+            p.exit_shares.len(),
+            cum_macs.len()
+        ));
+    }
+    let unit = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+    if !unit(p.accuracy) || !p.exit_shares.iter().all(|&x| unit(x)) {
+        return Err("accuracy and exit shares must lie in [0, 1]".into());
+    }
+    if (p.exit_shares.iter().sum::<f64>() - 1.0).abs() > 1e-3 {
+        return Err("exit shares do not sum to 1".into());
+    }
+    let macs: f64 = p
+        .exit_shares
+        .iter()
+        .zip(cum_macs)
+        .map(|(s, &m)| s * m as f64)
+        .sum();
+    if !(p.avg_macs.is_finite() && (p.avg_macs - macs).abs() <= 1e-3 * macs.max(1.0)) {
+        return Err(format!(
+            "average MACs {} do not match this net ({macs:.0} for these exit shares)",
+            p.avg_macs
+        ));
+    }
+    Ok(())
 }

@@ -311,6 +311,17 @@ impl StageWiseGpu {
                 },
             });
         }
+        let largest = plan.largest_activation_floats() * 4;
+        let limit = ctx.adapter().limits.max_storage_buffer_binding_size;
+        if largest > limit {
+            return Err(Error::Device(format!(
+                "this net's largest activation ({} MiB per image at {} px) exceeds the device's \
+                 storage buffer limit ({} MiB)",
+                largest >> 20,
+                plan.resolution,
+                limit >> 20
+            )));
+        }
         let act = Activations::new(ctx, &plan, 1);
         Ok(StageWiseGpu {
             plan,

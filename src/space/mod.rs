@@ -11,6 +11,6 @@ mod subnet;
 pub use activation::Activation;
 pub use cuts::{stage_cuts, StageCuts, CUT_FRACTIONS, MAX_STAGES};
 pub use macs::{count, Cost};
-pub use plan::{BlockPlan, Plan};
+pub use plan::{BlockPlan, Plan, MAX_ACTIVATION_FLOATS};
 pub use preset::{make_divisible, se_reduced, Preset, Unit};
 pub use subnet::SubnetConfig;

@@ -8,7 +8,7 @@ use super::preset::{make_divisible, se_reduced, Preset};
 use super::subnet::SubnetConfig;
 use super::Activation;
 use super::{stage_cuts, StageCuts};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One MBConv block of the subnet.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -48,6 +48,10 @@ impl BlockPlan {
         self.stride == 1 && self.in_cuts == self.out_cuts
     }
 }
+
+/// Most activation floats one image may need (256 MiB): six times what the `imagenet` preset's
+/// largest subnet needs at 224 px, far below what a hostile file could ask for.
+pub const MAX_ACTIVATION_FLOATS: u64 = 1 << 26;
 
 /// Every layer of a subnet, in execution order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -118,7 +122,7 @@ impl Plan {
                 blocks.push(block);
             }
         }
-        Ok(Plan {
+        let plan = Plan {
             stages: s_n,
             resolution: config.resolution as usize,
             stem_cuts,
@@ -126,7 +130,57 @@ impl Plan {
             final_cuts: stage_cuts(preset.final_expand, p)?,
             mix_cuts: stage_cuts(preset.feature_mix, p)?,
             classes: preset.classes,
-        })
+        };
+        let floats = plan.activation_floats();
+        if floats > MAX_ACTIVATION_FLOATS {
+            return Err(Error::config(
+                "resolution",
+                format!(
+                    "{} px needs {} MiB of activations per image, more than the supported {} MiB",
+                    plan.resolution,
+                    (floats * 4) >> 20,
+                    (MAX_ACTIVATION_FLOATS * 4) >> 20
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Floats of one image's activation tensors over the whole pass: the input, the stem, every
+    /// block's input, middle (before and after the depthwise conv) and output, and the head.
+    fn activation_tensors(&self) -> Vec<u64> {
+        let sq = |n: usize| (n * n) as u64;
+        let w = |c: &StageCuts| u64::from(c.width());
+        let mut t = vec![
+            3 * sq(self.resolution),
+            sq(self.stem_size()) * w(&self.stem_cuts),
+        ];
+        for b in &self.blocks {
+            t.extend([
+                sq(b.size) * w(&b.in_cuts),
+                sq(b.size) * w(&b.mid_cuts),
+                sq(b.out_size()) * w(&b.mid_cuts),
+                sq(b.out_size()) * w(&b.out_cuts),
+            ]);
+        }
+        t.extend([
+            sq(self.final_size()) * w(&self.final_cuts),
+            w(&self.final_cuts),
+            w(&self.mix_cuts),
+            (self.stages * self.classes) as u64,
+        ]);
+        t
+    }
+
+    /// Floats of one image's activations over the whole pass: an upper bound of what a runtime
+    /// keeps per image.
+    pub fn activation_floats(&self) -> u64 {
+        self.activation_tensors().iter().sum()
+    }
+
+    /// Floats of one image's largest activation tensor (a GPU runtime's largest buffer per image).
+    pub fn largest_activation_floats(&self) -> u64 {
+        self.activation_tensors().into_iter().max().unwrap_or(0)
     }
 
     /// Height = width after the stem.
@@ -150,6 +204,22 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activations_are_bounded() {
+        let preset = Preset::by_name("imagenet", 1, 1000).unwrap();
+        let largest = Plan::new(&preset, &SubnetConfig::largest(&preset)).unwrap();
+        let floats = largest.activation_floats();
+        assert!(floats * 6 <= MAX_ACTIVATION_FLOATS, "{floats}");
+        assert!(largest.largest_activation_floats() * 4 < floats);
+        // The same net at 8× the resolution needs 64× the activations: refused.
+        let mut big = preset.clone();
+        big.resolutions = vec![224 * 8];
+        let mut config = SubnetConfig::largest(&preset);
+        config.resolution = 224 * 8;
+        let err = Plan::new(&big, &config).unwrap_err().to_string();
+        assert!(err.contains("resolution") && err.contains("MiB"), "{err}");
+    }
 
     /// `examples/torch_train_step.py` reads these fields; cuts serialize as their points.
     #[test]
