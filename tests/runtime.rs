@@ -255,3 +255,46 @@ fn should_classify_gpu_batches_with_per_sample_exits() {
     bad[3][5] = f32::NAN;
     assert!(pollster::block_on(gpu_rt.classify_batch(ctx, &bad, &thresholds)).is_err());
 }
+
+/// Overlapping `classify` calls on one GPU net (threads here; `Promise.all` in a browser) give
+/// each image its own answer: the same as one call after another.
+#[test]
+fn should_classify_concurrently_on_the_gpu() {
+    let ctx = gpu();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-s3/net.safetensors");
+    let net = enas4d::format::ExportedNet::load(&path).unwrap();
+    let gpu_rt = StageWiseGpu::new(ctx, &net.preset, &net.config, &net.weights).unwrap();
+    let images = gallery(net.config.resolution as usize);
+    let thresholds = vec![1.0; net.preset.stages - 1];
+    let one_by_one: Vec<_> = images
+        .iter()
+        .map(|x| pollster::block_on(gpu_rt.classify(ctx, x, &thresholds)).unwrap())
+        .collect();
+    let classes: std::collections::HashSet<usize> =
+        one_by_one.iter().map(|d| d.class_index).collect();
+    assert!(
+        classes.len() > 1,
+        "the gallery needs images of different classes"
+    );
+    let overlapping: Vec<Vec<_>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = images
+            .iter()
+            .map(|x| {
+                let (rt, thresholds) = (&gpu_rt, &thresholds);
+                scope.spawn(move || {
+                    (0..2)
+                        .map(|_| pollster::block_on(rt.classify(ctx, x, thresholds)).unwrap())
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (i, (want, got)) in one_by_one.iter().zip(&overlapping).enumerate() {
+        for g in got {
+            assert_eq!(g.class_index, want.class_index, "image {i}");
+            assert!(max_rel_err(&g.logits, &want.logits) <= 1e-5, "image {i}");
+        }
+    }
+}

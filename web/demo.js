@@ -161,4 +161,11 @@ window.enas4dDemo = {
     if (first) await classifyElement(first.img, first.label);
     return { backend: state.model.backend, results };
   },
+  // For the browser test: the gallery again, as overlapping calls (Promise.all).
+  async parallel() {
+    await ready;
+    const opts = { threshold: threshold() };
+    const rs = await Promise.all(state.gallery.map((g) => state.model.classify(imageData(g.img), opts)));
+    return rs.map((r, i) => ({ file: state.gallery[i].file, label: r.label, exit: r.exit }));
+  },
 };

@@ -7,6 +7,7 @@
 //! front of the buffers, so later stages compute nothing for the images that left.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use super::{check_input, Decision, ExitOutput};
 use crate::error::{Error, Result};
@@ -137,11 +138,18 @@ impl Activations {
 }
 
 /// A subnet ready to classify stage by stage on the GPU.
+///
+/// Calls may overlap (`classify` is async and borrows `&self`): each call takes its own
+/// activation buffers from a pool and returns them when done, so concurrent calls never share
+/// cached stage activations.
 pub struct StageWiseGpu {
     plan: Plan,
     cum_macs: Vec<u64>,
     stages: Vec<StageWeights>,
-    act: Activations,
+    /// Idle single-image activations; a call that finds none creates its own.
+    pool: Mutex<Vec<Activations>>,
+    /// Bytes of the largest activation buffer per image.
+    largest_buffer: u64,
 }
 
 /// Rows `rows` over columns `0..lim` of a dense `[.., cols]` matrix, and the rows' affine.
@@ -323,11 +331,13 @@ impl StageWiseGpu {
             )));
         }
         let act = Activations::new(ctx, &plan, 1);
+        let largest_buffer = act.state().map(|b| b.size()).max().unwrap_or(1);
         Ok(StageWiseGpu {
             plan,
             cum_macs,
             stages,
-            act,
+            pool: Mutex::new(vec![act]),
+            largest_buffer,
         })
     }
 
@@ -610,8 +620,14 @@ impl StageWiseGpu {
         thresholds: &[f32],
     ) -> Result<Decision> {
         check_input(image, thresholds, &self.plan)?;
-        let mut decisions = self.run(ctx, &self.act, &[image], thresholds).await?;
-        decisions
+        // Never hold the lock across an await: take a set of buffers, give it back after.
+        let idle = self.pool.lock().map_or(None, |mut p| p.pop());
+        let act = idle.unwrap_or_else(|| Activations::new(ctx, &self.plan, 1));
+        let result = self.run(ctx, &act, &[image], thresholds).await;
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(act);
+        }
+        result?
             .pop()
             .ok_or_else(|| Error::config("stages", "a subnet has at least one stage"))
     }
@@ -633,7 +649,7 @@ impl StageWiseGpu {
         // Images per pass: at most GPU_MAX_BATCH, and every activation buffer within the
         // device's largest storage binding.
         let limit = ctx.adapter().limits.max_storage_buffer_binding_size;
-        let per_image = self.act.state().map(|b| b.size()).max().unwrap_or(1);
+        let per_image = self.largest_buffer;
         let pass = usize::try_from(limit / per_image.max(1))
             .unwrap_or(usize::MAX)
             .clamp(1, GPU_MAX_BATCH);

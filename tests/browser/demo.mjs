@@ -1,7 +1,8 @@
 // Browser test of the demo page (web/index.html) with the npm package's wasm: headless
 // Chromium (WebGPU on its software adapter) classifies every gallery image through WebGPU and
 // again through the CPU path, and both must match the native runtime's `enas4d infer --json`
-// on the same files: labels, exits and MACs exactly, per-exit confidences within 1e-3. Fails on
+// on the same files: labels, exits and MACs exactly, per-exit confidences within 1e-3; the same
+// images classified by overlapping calls (Promise.all) must match them too. Fails on
 // any console or page error; saves a screenshot; prints the exit histogram and timings.
 //
 //   node tests/browser/demo.mjs NATIVE.jsonl THRESHOLD [pkg-dir]
@@ -65,6 +66,15 @@ try {
           r.perExit.length === n.per_exit.length &&
           r.perExit.every((e, i) => Math.abs(e.confidence - n.per_exit[i].confidence) <= 1e-3);
         if (!same) { mismatches++; problems.push(`${backend}: ${r.file}: ${JSON.stringify(r)} vs native ${JSON.stringify(n)}`); }
+      }
+      // The same images as overlapping calls must give the same answers.
+      const parallel = await page.evaluate(() => window.enas4dDemo.parallel());
+      const sequential = new Map(results.map((r) => [r.file, r]));
+      for (const p of parallel) {
+        const r = sequential.get(p.file);
+        if (!r || r.label !== p.label || r.exit !== p.exit) {
+          problems.push(`${backend}: ${p.file}: overlapping calls gave ${p.label} at exit ${p.exit}, one at a time ${r?.label} at exit ${r?.exit}`);
+        }
       }
       const mean = (v) => (v.length ? (v.reduce((a, b) => a + b, 0) / v.length).toFixed(2) : '-');
       const ms = results.reduce((a, r) => a + r.ms, 0) / Math.max(1, results.length);
