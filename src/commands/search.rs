@@ -47,9 +47,9 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 2000)]
     val_images: usize,
     /// Test images the chosen nets and the curves are scored on (default: the whole test
-    /// split).
-    #[arg(long)]
-    test_images: Option<usize>,
+    /// split; at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    test_images: Option<u64>,
     /// Training images for BN re-estimation per subnet.
     #[arg(long, default_value_t = 500)]
     bn_images: usize,
@@ -355,7 +355,7 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
     )?;
     let test = source.load(false)?;
     let test = match args.test_images {
-        Some(n) => test.subset(&(0..n.min(test.len())).collect::<Vec<_>>()),
+        Some(n) => test.subset(&(0..(n as usize).min(test.len())).collect::<Vec<_>>()),
         None => test,
     };
     let static_ctx = match args.static_model.as_str() {
