@@ -160,16 +160,7 @@ fn burn_step(
         };
         let logits = forward(&net, plan, x, &mut masks, opts)?;
         let targets = smoothed_targets(&labels, 10, 0.1, ad);
-        let loss = multi_exit_loss(
-            &logits,
-            &targets,
-            None,
-            LossWeights {
-                distill: 0.0,
-                self_distill: 0.0,
-                exits: None,
-            },
-        );
+        let loss = multi_exit_loss(&logits, &targets, None, LossWeights::default());
         ad.sync()?;
         let t1 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &net);

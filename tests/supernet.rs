@@ -145,16 +145,7 @@ fn loss_with(
     )
     .unwrap();
     let targets = smoothed_targets(labels, plan.classes, 0.1, device);
-    multi_exit_loss(
-        &logits,
-        &targets,
-        None,
-        LossWeights {
-            distill: 0.0,
-            self_distill: 0.0,
-            exits: None,
-        },
-    )
+    multi_exit_loss(&logits, &targets, None, LossWeights::default())
 }
 
 /// The pass with the custom elastic ops and the pass composed of plain burn ops give the same

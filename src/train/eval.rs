@@ -115,7 +115,7 @@ pub fn exit_records(
 }
 
 /// Per-sample confidence and correctness from every exit's logits (see [`exit_logits`]).
-pub fn records_from_logits(logits: &[Vec<f32>], classes: usize, labels: &[u32]) -> ExitRecords {
+fn records_from_logits(logits: &[Vec<f32>], classes: usize, labels: &[u32]) -> ExitRecords {
     let (confidence, correct) = logits
         .iter()
         .map(|exit| {

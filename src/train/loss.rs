@@ -20,8 +20,8 @@ pub fn soft_cross_entropy(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     (target * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
-/// How the exits of one subnet are taught.
-#[derive(Clone, Copy, Debug)]
+/// How the exits of one subnet are taught. The default: labels only, every exit weighed 1/S.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct LossWeights<'a> {
     /// Weight of the term distilled from the largest subnet's last exit.
     pub distill: f64,

@@ -27,7 +27,7 @@ pub use batches::{derive_seed, Batches};
 pub use checkpoint::{Checkpoint, CheckpointHeader, CHECKPOINT_VERSION};
 pub use config::{Phase, PhaseSpec, TrainConfig};
 pub use device::parse_device;
-pub use eval::{calibrate, exit_accuracies, exit_logits, exit_records, records_from_logits};
+pub use eval::{calibrate, exit_accuracies, exit_logits, exit_records};
 pub use lock::{RunLock, LOCK_FILE};
 pub use log::{EvalRow, TrainLog};
 pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy, LossWeights};
