@@ -76,6 +76,7 @@ fn main() {
     let ctx = pollster::block_on(GpuContext::new(&GpuOptions {
         backends: None,
         adapter: args.adapter,
+        ..GpuOptions::default()
     }));
     println!(
         "net: tiny largest, S = 3, 32 px, {:.2} M MACs to the last exit",

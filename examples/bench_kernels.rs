@@ -160,6 +160,7 @@ fn main() {
     let ctx = pollster::block_on(GpuContext::new(&GpuOptions {
         backends: None,
         adapter: args.adapter.clone(),
+        ..GpuOptions::default()
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     let info = ctx.adapter();

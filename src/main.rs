@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 mod commands;
-use enas4d::gpu::{GpuContext, GpuOptions};
+use enas4d::gpu::GpuContext;
 
 /// Once-for-all multi-stage CNNs with early exit: WGSL kernels natively and in the browser.
 #[derive(Parser)]
@@ -36,26 +36,18 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Classify images with an exported net, with early exit.
     Infer(commands::infer::InferArgs),
+    /// Inference speed of an exported net on preprocessed inputs (ms/image, GMAC/s).
+    Bench(commands::bench::BenchArgs),
+    /// Show what an exported net holds: subnet, MACs per exit, operating points, classes.
+    Inspect(commands::inspect::InspectArgs),
     /// Write test images of a data set as PNG files.
     Gallery(commands::gallery::GalleryArgs),
-}
-
-/// Adapter choice shared by the GPU commands.
-#[derive(Args)]
-struct DeviceArgs {
-    /// Backends to consider: vulkan, metal, dx12, gl (comma list). Default: $WGPU_BACKEND or all.
-    #[arg(long)]
-    backend: Option<String>,
-    /// Force the adapter whose name contains this (e.g. llvmpipe). Default: $ENAS4D_ADAPTER or
-    /// the best one (discrete > integrated > virtual > CPU).
-    #[arg(long)]
-    adapter: Option<String>,
 }
 
 #[derive(Args)]
 struct SelftestArgs {
     #[command(flatten)]
-    device: DeviceArgs,
+    device: commands::AdapterArgs,
     /// Seed of the random inputs (default: fresh each run; printed to reproduce).
     #[arg(long)]
     seed: Option<u64>,
@@ -72,10 +64,7 @@ fn fresh_seed() -> u64 {
 }
 
 fn selftest(args: SelftestArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let options = GpuOptions {
-        backends: args.device.backend,
-        adapter: args.device.adapter,
-    };
+    let options = args.device.options(None);
     let ctx = pollster::block_on(GpuContext::new(&options))?;
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let report = pollster::block_on(enas4d::selftest::run(&ctx, seed))?;
@@ -87,6 +76,33 @@ fn selftest(args: SelftestArgs) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(report.passed)
 }
 
+/// Without `XDG_RUNTIME_DIR` (a login-less shell, a container, CI) Mesa's Vulkan window-system
+/// code prints "XDG_RUNTIME_DIR is invalid or not set" while wgpu lists adapters, although no
+/// window is ever opened. Point it at a private folder of our own so that this never reaches
+/// the user. Called before any thread starts.
+fn quiet_vulkan_loader() {
+    let set =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if set {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("enas4d-runtime-{user}"));
+    #[cfg(unix)]
+    let made = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+    };
+    #[cfg(not(unix))]
+    let made = std::fs::create_dir_all(&dir);
+    if made.is_ok() {
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
 fn main() -> ExitCode {
     // burn materializes a resumed optimizer state on its default device before moving it to
     // the parameters' device; left alone that default is the first wgpu adapter, which a CPU
@@ -95,6 +111,7 @@ fn main() -> ExitCode {
     if std::env::var_os("BURN_DEVICE").is_none() {
         std::env::set_var("BURN_DEVICE", "flex");
     }
+    quiet_vulkan_loader();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Selftest(args) => selftest(args),
@@ -109,6 +126,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "train")]
         Command::Export(args) => commands::export::run(args),
         Command::Infer(args) => commands::infer::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Gallery(args) => commands::gallery::run(args),
     };
     match outcome {

@@ -8,7 +8,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::format::ExportedNet;
 use crate::gpu::{GpuContext, GpuOptions};
-use crate::runtime::{preprocess, Decision, StageWiseCpu, StageWiseGpu};
+use crate::runtime::thresholds::ThresholdChoice;
+use crate::runtime::{preprocess, Classification, Decision, StageWiseCpu, StageWiseGpu};
 use crate::space::count;
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -18,7 +19,7 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
 fn webgpu_options() -> GpuOptions {
     GpuOptions {
         backends: Some("webgpu".into()),
-        adapter: None,
+        ..GpuOptions::default()
     }
 }
 
@@ -74,26 +75,6 @@ pub struct Model {
     cum_macs: Vec<u64>,
     engine: Engine,
     backend: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ExitJs {
-    confidence: f32,
-    label: String,
-    class_index: usize,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResultJs {
-    label: String,
-    class_index: usize,
-    confidence: f32,
-    exit: usize,
-    macs: u64,
-    full_macs: u64,
-    per_exit: Vec<ExitJs>,
 }
 
 #[derive(Serialize)]
@@ -273,69 +254,68 @@ impl Model {
             Engine::Cpu(rt) => rt.classify(&x, &thresholds).map_err(js_err)?,
             Engine::Gpu(g) => g.1.classify(&g.0, &x, &thresholds).await.map_err(js_err)?,
         };
-        let label = |i: usize| {
-            self.net
-                .classes
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| i.to_string())
-        };
-        to_js(&ResultJs {
-            label: label(d.class_index),
-            class_index: d.class_index,
-            confidence: d.confidence,
-            exit: d.exit,
-            macs: d.macs,
-            full_macs: *self.cum_macs.last().unwrap_or(&0),
-            per_exit: d
-                .per_exit
-                .iter()
-                .map(|e| ExitJs {
-                    confidence: e.confidence,
-                    label: label(e.class_index),
-                    class_index: e.class_index,
-                })
-                .collect(),
-        })
+        to_js(&Classification::new(
+            &d,
+            |i| self.net.label(i),
+            *self.cum_macs.last().unwrap_or(&0),
+        ))
     }
 
+    /// The thresholds of `options` (`thresholds`, `threshold` or `budget`, at most one; a
+    /// value of the wrong type is an error, not ignored).
     fn thresholds(&self, options: Option<JsValue>) -> Result<Vec<f32>, JsError> {
-        let n = self.cum_macs.len().saturating_sub(1);
-        let Some(o) = options.filter(|o| o.is_object()) else {
-            return Ok(self.net.thresholds.clone());
+        let choice = match options.filter(|o| !o.is_undefined() && !o.is_null()) {
+            None => ThresholdChoice::Default,
+            Some(o) => threshold_choice(&o)?,
         };
-        let t = get(&o, "thresholds")?;
-        if !t.is_undefined() {
-            let arr: js_sys::Array = t
-                .dyn_into()
-                .map_err(|_| JsError::new("thresholds must be an array"))?;
-            let v: Vec<f32> = arr
-                .iter()
-                .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
-                .collect();
-            crate::runtime::check_thresholds(&v, n + 1).map_err(js_err)?;
-            return Ok(v);
-        }
-        let t = get(&o, "threshold")?;
-        if let Some(t) = t.as_f64() {
-            let v = vec![t as f32; n];
-            crate::runtime::check_thresholds(&v, n + 1).map_err(js_err)?;
-            return Ok(v);
-        }
-        if let Some(budget) = get(&o, "budget")?.as_f64() {
-            return self
-                .net
-                .operating
-                .iter()
-                .filter(|p| p.avg_macs <= budget)
-                .max_by(|a, b| a.accuracy.total_cmp(&b.accuracy))
-                .map(|p| p.thresholds.clone())
-                .ok_or_else(|| {
-                    JsError::new(&format!(
-                        "no operating point of this model within {budget} MACs"
-                    ))
-                });
-        }
-        Ok(self.net.thresholds.clone())
+        self.net.thresholds_for(&choice).map_err(js_err)
     }
+}
+
+/// A number option: `None` when absent, an error when present but not a number.
+fn number(o: &JsValue, key: &str) -> Result<Option<f64>, JsError> {
+    let v = get(o, key)?;
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    v.as_f64()
+        .map(Some)
+        .ok_or_else(|| JsError::new(&format!("classify: options.{key} must be a number")))
+}
+
+/// The [`ThresholdChoice`] of a `ClassifyOptions` object.
+fn threshold_choice(o: &JsValue) -> Result<ThresholdChoice, JsError> {
+    if !o.is_object() {
+        return Err(JsError::new("classify: options must be an object"));
+    }
+    let list = get(o, "thresholds")?;
+    let one = number(o, "threshold")?;
+    let budget = number(o, "budget")?;
+    let given = usize::from(!list.is_undefined())
+        + usize::from(one.is_some())
+        + usize::from(budget.is_some());
+    if given > 1 {
+        return Err(JsError::new(
+            "classify: pass at most one of options.thresholds, options.threshold and options.budget",
+        ));
+    }
+    if !list.is_undefined() {
+        let arr: js_sys::Array = list.dyn_into().map_err(|_| {
+            JsError::new("classify: options.thresholds must be an array of numbers")
+        })?;
+        let v = arr
+            .iter()
+            .map(|x| {
+                x.as_f64().map(|v| v as f32).ok_or_else(|| {
+                    JsError::new("classify: options.thresholds must be an array of numbers")
+                })
+            })
+            .collect::<Result<Vec<f32>, JsError>>()?;
+        return Ok(ThresholdChoice::PerExit(v));
+    }
+    Ok(match (one, budget) {
+        (Some(t), _) => ThresholdChoice::Uniform(t as f32),
+        (None, Some(b)) => ThresholdChoice::Budget(b),
+        (None, None) => ThresholdChoice::Default,
+    })
 }

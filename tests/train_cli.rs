@@ -291,7 +291,7 @@ fn sigkill_then_resume_then_eval() {
         for r in &rows {
             assert_eq!(r["exit"].as_u64(), Some(exit), "threshold {t}: {r}");
             assert_eq!(r["macs"].as_u64(), Some(macs[exit as usize - 1]));
-            assert_eq!(r["per_exit"].as_array().unwrap().len(), exit as usize);
+            assert_eq!(r["perExit"].as_array().unwrap().len(), exit as usize);
             let c = r["confidence"].as_f64().unwrap();
             assert!(c > 0.0 && c <= 1.0);
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use enas4d::data::DataSource;
 use enas4d::space::{count, Plan, SubnetConfig};
-use enas4d::train::{calibrate, checkpoint, exit_accuracies, exit_records, parse_device};
+use enas4d::train::{calibrate, checkpoint, exit_accuracies, exit_records};
 use serde::Serialize;
 
 /// Arguments of `enas4d eval`.
@@ -29,9 +29,9 @@ pub struct EvalArgs {
     /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
     #[arg(long, default_value = "fashion-mnist")]
     data: String,
-    /// cpu, gpu, discrete, integrated or lavapipe.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where it runs.
+    #[arg(long, value_enum, default_value_t = super::DeviceChoice::Cpu)]
+    device: super::DeviceChoice,
     /// Print JSON: {"exits": [{"accuracy", "cum_macs"}, …], …}.
     #[arg(long)]
     json: bool,
@@ -54,7 +54,10 @@ struct Report {
 
 /// Runs `enas4d eval`.
 pub fn run(args: EvalArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let model = args.model.unwrap_or_else(super::default_supernet);
+    let model = match args.model {
+        Some(m) => m,
+        None => super::default_supernet()?,
+    };
     if !model.exists() {
         return Err(format!(
             "{}: no such model (train one with `enas4d train`)",
@@ -62,7 +65,7 @@ pub fn run(args: EvalArgs) -> Result<bool, Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let (device, _) = parse_device(&args.device)?;
+    let (device, _) = args.device.burn()?;
     let ckpt = checkpoint::load(&model, &device)?;
     let header = &ckpt.header;
     let preset = header.preset.clone();

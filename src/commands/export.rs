@@ -1,17 +1,16 @@
 //! `enas4d export`: one subnet of a trained supernet, with its thresholds, as a self-contained
 //! file for the runtime (DESIGN §6).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use enas4d::data::DataSource;
 use enas4d::format::ExportedNet;
 use enas4d::runtime::thresholds::pareto;
+use enas4d::search::Front;
 use enas4d::space::{count, Plan, SubnetConfig};
 use enas4d::supernet::extract;
-use enas4d::train::{calibrate, checkpoint, exit_records, parse_device};
-
-use super::infer::parse_macs;
+use enas4d::train::{calibrate, checkpoint, exit_records};
 
 /// Arguments of `enas4d export`.
 #[derive(Args)]
@@ -23,8 +22,8 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with = "config")]
     search: Option<PathBuf>,
     /// With --search: which budget's choice (default: the first).
-    #[arg(long, requires = "search")]
-    budget: Option<String>,
+    #[arg(long, requires = "search", value_parser = super::parse_budget)]
+    budget: Option<f64>,
     /// A subnet config JSON (instead of --search).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -40,60 +39,35 @@ pub struct ExportArgs {
     /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
     #[arg(long, default_value = "fashion-mnist")]
     data: String,
-    /// cpu, gpu, discrete, integrated or lavapipe.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where it runs.
+    #[arg(long, value_enum, default_value_t = super::DeviceChoice::Cpu)]
+    device: super::DeviceChoice,
 }
 
+/// The subnet and validation thresholds a search chose for `budget` (default: its first).
 fn from_search(
-    path: &PathBuf,
-    budget: Option<&str>,
+    path: &Path,
+    budget: Option<f64>,
 ) -> Result<(SubnetConfig, Vec<f32>), Box<dyn std::error::Error>> {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)
+    let front = Front::load(path)?;
+    let chosen = front
+        .chosen(budget)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let budgets = v["budgets"]
-        .as_array()
-        .ok_or_else(|| format!("{}: no budgets", path.display()))?;
-    let want = budget.map(parse_macs).transpose()?;
-    let chosen = budgets
-        .iter()
-        .find(|b| {
-            want.is_none_or(|w| (b["budget"].as_f64().unwrap_or(f64::NAN) - w).abs() <= w * 1e-6)
-        })
-        .ok_or_else(|| {
-            let have: Vec<String> = budgets
-                .iter()
-                .filter_map(|b| b["budget"].as_f64())
-                .map(|b| format!("{}M", b / 1e6))
-                .collect();
-            format!(
-                "{}: no result for that budget (the search has: {})",
-                path.display(),
-                have.join(", ")
-            )
-        })?;
-    let ms = &chosen["multi_stage"];
-    if ms.is_null() {
-        return Err(format!(
-            "{}: the search found nothing within that budget",
-            path.display()
-        )
-        .into());
-    }
-    let config: SubnetConfig = serde_json::from_value(ms["config"].clone())?;
-    let thresholds: Vec<f32> = serde_json::from_value(ms["val"]["thresholds"].clone())?;
-    Ok((config, thresholds))
+    Ok((chosen.config.clone(), chosen.val.thresholds.clone()))
 }
 
 /// Runs `enas4d export`.
 pub fn run(args: ExportArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let (device, _) = parse_device(&args.device)?;
-    let model = args.model.clone().unwrap_or_else(super::default_supernet);
+    let (device, _) = args.device.burn()?;
+    let model = match args.model.clone() {
+        Some(m) => m,
+        None => super::default_supernet()?,
+    };
     let ckpt =
         checkpoint::load(&model, &device).map_err(|e| format!("{}: {e}", model.display()))?;
     let preset = ckpt.header.preset.clone();
     let (config, thresholds) = match (&args.search, &args.config) {
-        (Some(s), _) => from_search(s, args.budget.as_deref())?,
+        (Some(s), _) => from_search(s, args.budget)?,
         (None, Some(c)) => {
             let config = SubnetConfig::from_json(&std::fs::read_to_string(c)?, &preset)?;
             let t = if args.thresholds.is_empty() {

@@ -2,14 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use enas4d::format::ExportedNet;
-use enas4d::gpu::{GpuContext, GpuOptions};
-use enas4d::runtime::{preprocess, Decision, StageWiseCpu, StageWiseGpu};
+use enas4d::gpu::GpuContext;
+use enas4d::runtime::thresholds::ThresholdChoice;
+use enas4d::runtime::{preprocess, Classification, Decision, StageWiseCpu, StageWiseGpu};
 use serde::Serialize;
-
-/// The shipped exported multi-stage net, relative to the repository root.
-pub const DEFAULT_MODEL: &str = "models/tiny-s3/net.safetensors";
 
 /// Arguments of `enas4d infer`.
 #[derive(Args)]
@@ -22,26 +20,23 @@ pub struct InferArgs {
     model: Option<PathBuf>,
     /// One threshold for every early exit, in [0, 1] (0 = always exit 1, 1 = never exit
     /// early).
-    #[arg(long, conflicts_with = "budget", value_parser = parse_threshold)]
+    #[arg(long, conflicts_with_all = ["budget", "thresholds"], value_parser = parse_threshold)]
     threshold: Option<f32>,
+    /// One threshold per early exit, τ_1,…,τ_{S−1}, each in [0, 1].
+    #[arg(long, conflicts_with = "budget", value_delimiter = ',', value_parser = parse_threshold)]
+    thresholds: Vec<f32>,
     /// Average MACs budget, e.g. 3M: picks the model's best operating point within it.
-    #[arg(long)]
-    budget: Option<String>,
-    /// Where the net runs.
-    #[arg(long, value_enum, default_value_t = InferDevice::Cpu)]
-    device: InferDevice,
+    #[arg(long, value_parser = super::parse_budget)]
+    budget: Option<f64>,
+    /// Where the net runs: `cpu` (plain Rust on the cores) or a wgpu adapter (`gpu` = the
+    /// best one; `discrete`, `integrated`, `lavapipe`), which runs the WGSL kernels.
+    #[arg(long, value_enum, default_value_t = super::DeviceChoice::Cpu)]
+    device: super::DeviceChoice,
+    #[command(flatten)]
+    adapter: super::AdapterArgs,
     /// One JSON object per image.
     #[arg(long)]
     json: bool,
-}
-
-/// Where `infer` runs the net.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum InferDevice {
-    /// Plain Rust on the CPU cores.
-    Cpu,
-    /// The WGSL kernels through wgpu (Vulkan, Metal or DX12).
-    Gpu,
 }
 
 /// Images classified per batch: results are printed after each, so a long list streams.
@@ -54,25 +49,16 @@ struct FailedJson {
     error: String,
 }
 
-#[derive(Serialize)]
-struct ExitJson {
-    confidence: f32,
-    label: String,
-}
-
+/// An image's result in the output stream: its file and the library's result type.
 #[derive(Serialize)]
 struct ImageJson {
     file: String,
-    label: String,
-    class_index: usize,
-    confidence: f32,
-    exit: usize,
-    macs: u64,
-    per_exit: Vec<ExitJson>,
+    #[serde(flatten)]
+    result: Classification,
 }
 
 /// A threshold: a number in [0, 1].
-fn parse_threshold(s: &str) -> Result<f32, String> {
+pub fn parse_threshold(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
         Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
         _ => Err(format!(
@@ -81,44 +67,15 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Parses `3M`, `2.5e6`, `900k`.
-pub fn parse_macs(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (num, mul) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
-        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
-        _ => (t, 1.0),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of MACs (e.g. 3M, 900k)"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("'{s}': the budget must be > 0"));
+/// The thresholds to use: `--threshold`, `--thresholds`, the budget's operating point, or
+/// the model's own.
+fn threshold_choice(args: &InferArgs) -> ThresholdChoice {
+    match (args.threshold, args.thresholds.is_empty(), args.budget) {
+        (Some(t), _, _) => ThresholdChoice::Uniform(t),
+        (None, false, _) => ThresholdChoice::PerExit(args.thresholds.clone()),
+        (None, true, Some(b)) => ThresholdChoice::Budget(b),
+        (None, true, None) => ThresholdChoice::Default,
     }
-    Ok(v * mul)
-}
-
-/// The thresholds to use: the flag, the budget's operating point, or the model's own.
-fn thresholds(args: &InferArgs, net: &ExportedNet) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-    let s = net.config.p.len() + 1;
-    if let Some(t) = args.threshold {
-        return Ok(vec![t; s - 1]);
-    }
-    if let Some(b) = &args.budget {
-        let budget = parse_macs(b)?;
-        let best = net
-            .operating
-            .iter()
-            .filter(|p| p.avg_macs <= budget)
-            .max_by(|a, b| a.accuracy.total_cmp(&b.accuracy))
-            .ok_or_else(|| {
-                let cheapest = net.operating.iter().map(|p| p.avg_macs).fold(f64::INFINITY, f64::min);
-                format!("no operating point of this model within {budget:.0} MACs (cheapest: {cheapest:.0})")
-            })?;
-        return Ok(best.thresholds.clone());
-    }
-    Ok(net.thresholds.clone())
 }
 
 fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
@@ -160,26 +117,31 @@ impl Runtime {
 /// read is reported in its place (`{"file", "error"}` with `--json`) and the others go on.
 /// Returns `false` (exit status 1) when any image failed.
 pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+    let model = match args.model.clone() {
+        Some(m) => m,
+        None => super::shipped(super::DEFAULT_MODEL)?,
+    };
     let net = ExportedNet::load(&model).map_err(|e| format!("{}: {e}", model.display()))?;
-    let thresholds = thresholds(&args, &net)?;
+    let thresholds = net.thresholds_for(&threshold_choice(&args))?;
+    let full_macs = enas4d::space::count(&net.preset, &net.config)?
+        .cum_macs
+        .last()
+        .copied()
+        .unwrap_or(0);
     let resolution = net.config.resolution as usize;
     let runtime = match args.device {
-        InferDevice::Cpu => Runtime::Cpu(Box::new(StageWiseCpu::new(
+        super::DeviceChoice::Cpu => Runtime::Cpu(Box::new(StageWiseCpu::new(
             &net.preset,
             &net.config,
             net.weights.clone(),
         )?)),
-        InferDevice::Gpu => {
-            let ctx = pollster::block_on(GpuContext::new(&GpuOptions::default()))?;
+        gpu => {
+            let options = args.adapter.options(gpu.adapter_type());
+            let ctx = pollster::block_on(GpuContext::new(&options))?;
             let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)?;
             Runtime::Gpu(Box::new((ctx, rt)))
         }
     };
-    let label = |i: usize| net.classes.get(i).cloned().unwrap_or_else(|| i.to_string());
     let mut failed = 0usize;
     for chunk in args.images.chunks(CHUNK) {
         let mut inputs = Vec::with_capacity(chunk.len());
@@ -218,28 +180,16 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
             if args.json {
                 let j = ImageJson {
                     file,
-                    label: label(d.class_index),
-                    class_index: d.class_index,
-                    confidence: d.confidence,
-                    exit: d.exit,
-                    macs: d.macs,
-                    per_exit: d
-                        .per_exit
-                        .iter()
-                        .map(|e| ExitJson {
-                            confidence: e.confidence,
-                            label: label(e.class_index),
-                        })
-                        .collect(),
+                    result: Classification::new(&d, |i| net.label(i), full_macs),
                 };
                 println!("{}", serde_json::to_string(&j)?);
             } else {
                 println!(
                     "{file}: {} ({:.1}%), exit {} of {}, {:.2} M MACs",
-                    label(d.class_index),
+                    net.label(d.class_index),
                     d.confidence * 100.0,
                     d.exit,
-                    net.config.p.len() + 1,
+                    net.stages(),
                     d.macs as f64 / 1e6
                 );
             }

@@ -6,16 +6,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use enas4d::data::{DataSource, Dataset};
-use enas4d::runtime::thresholds::{evaluate, ExitRecords, Operating};
+use enas4d::runtime::thresholds::{evaluate, ExitRecords};
 use enas4d::search::{
     best_cascade_at, cascade_front, cascade_members, cascade_records, plot_front, search,
-    CascadePoint, FrontPoint, SearchOptions, SearchState, Series, SupernetEvaluator,
+    BudgetResult, CascadePoint, CurvePoint, Front, FrontPoint, Scored, ScoredCascade,
+    SearchOptions, SearchState, Series, SupernetEvaluator, TestCurves,
 };
 use enas4d::space::{count, Preset, SubnetConfig};
-use enas4d::train::{checkpoint, parse_device, Checkpoint};
-use serde::Serialize;
-
-use super::infer::parse_macs;
+use enas4d::train::{checkpoint, Checkpoint};
 
 /// Arguments of `enas4d search`.
 #[derive(Args)]
@@ -28,8 +26,8 @@ pub struct SearchArgs {
     static_model: String,
     /// Average-MACs budgets, e.g. `--budget 3M --budget 4.5M` (default: four budgets across
     /// the supernet's range, which traces the Pareto front).
-    #[arg(long)]
-    budget: Vec<String>,
+    #[arg(long, value_parser = super::parse_budget)]
+    budget: Vec<f64>,
     /// Output folder: state.json (resumable), front.json, pareto.svg.
     #[arg(long, default_value = "runs/search")]
     out: PathBuf,
@@ -56,76 +54,15 @@ pub struct SearchArgs {
     /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
     #[arg(long, default_value = "fashion-mnist")]
     data: String,
-    /// cpu, gpu, discrete, integrated or lavapipe.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where it runs.
+    #[arg(long, value_enum, default_value_t = super::DeviceChoice::Cpu)]
+    device: super::DeviceChoice,
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
-}
-
-/// Accuracy and cost of one choice on validation and test.
-#[derive(Clone, Serialize)]
-pub struct Scored {
-    /// The subnet.
-    pub config: SubnetConfig,
-    /// On the validation split (thresholds fitted here).
-    pub val: Operating,
-    /// On the test split with the same thresholds.
-    pub test: Operating,
-}
-
-/// A cascade of two static subnets on validation (threshold fitted) and test.
-#[derive(Clone, Serialize)]
-struct ScoredCascade {
-    cheap: SubnetConfig,
-    big: SubnetConfig,
-    val: Operating,
-    test: Operating,
-}
-
-#[derive(Serialize)]
-struct BudgetResult {
-    budget: f64,
-    multi_stage: Option<Scored>,
-    best_static: Option<Scored>,
-    best_cascade: Option<ScoredCascade>,
-}
-
-/// One point of a curve: thresholds fitted on validation, scored on the test split.
-#[derive(Clone, Copy, Serialize)]
-struct CurvePoint {
-    val_accuracy: f64,
-    val_avg_macs: f64,
-    accuracy: f64,
-    avg_macs: f64,
-}
-
-/// The three curves of the Pareto plot, on the test split.
-#[derive(Serialize)]
-struct TestCurves {
-    multi_stage: Vec<CurvePoint>,
-    best_static: Vec<CurvePoint>,
-    static_cascade: Vec<CurvePoint>,
-}
-
-/// What `front.json` holds.
-#[derive(Serialize)]
-struct Report {
-    model: String,
-    static_model: Option<String>,
-    predictor_rank_correlation: Option<f64>,
-    static_predictor_rank_correlation: Option<f64>,
-    measured: usize,
-    budgets: Vec<BudgetResult>,
-    largest_static: Option<Scored>,
-    front: Vec<FrontPoint>,
-    static_front: Vec<FrontPoint>,
-    cascade_front: Vec<CascadePoint>,
-    test_curves: TestCurves,
 }
 
 /// Test-split records per subnet, measured once each.
@@ -202,15 +139,6 @@ impl<'a> TestRecords<'a> {
             val: point.operating.clone(),
             test: evaluate(&records, &cum, &point.operating.thresholds)?,
         })
-    }
-}
-
-fn curve_point(val: &Operating, test: &Operating) -> CurvePoint {
-    CurvePoint {
-        val_accuracy: val.accuracy,
-        val_avg_macs: val.avg_macs,
-        accuracy: test.accuracy,
-        avg_macs: test.avg_macs,
     }
 }
 
@@ -316,18 +244,18 @@ fn default_budgets(preset: &Preset) -> Result<Vec<f64>, Box<dyn std::error::Erro
 
 /// Runs `enas4d search`.
 pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let (device, _) = parse_device(&args.device)?;
+    let (device, _) = args.device.burn()?;
     let source = DataSource::parse(&args.data)?;
-    let model = args.model.clone().unwrap_or_else(super::default_supernet);
+    let model = match args.model.clone() {
+        Some(m) => m,
+        None => super::default_supernet()?,
+    };
     let multi = open(&model, &source, args.val_images, &device)?;
     let preset = multi.ckpt.header.preset.clone();
     let budgets = if args.budget.is_empty() {
         default_budgets(&preset)?
     } else {
-        args.budget
-            .iter()
-            .map(|b| parse_macs(b))
-            .collect::<Result<Vec<_>, _>>()?
+        args.budget.clone()
     };
     let options = SearchOptions {
         budgets: budgets.clone(),
@@ -360,6 +288,12 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
     };
     let static_ctx = match args.static_model.as_str() {
         "none" => None,
+        super::DEFAULT_STATIC => Some(open(
+            &super::shipped(super::DEFAULT_STATIC)?,
+            &source,
+            args.val_images,
+            &device,
+        )?),
         path => Some(open(Path::new(path), &source, args.val_images, &device)?),
     };
     let static_state = match &static_ctx {
@@ -424,25 +358,25 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         None => Vec::new(),
     };
     let cascade_front = cascade_front(&members)?;
-    let mut test_curves = TestCurves {
-        multi_stage: Vec::new(),
-        best_static: Vec::new(),
-        static_cascade: Vec::new(),
-    };
+    let mut test_curves = TestCurves::default();
     for p in &front {
         let s = multi_test.score(p)?;
-        test_curves.multi_stage.push(curve_point(&s.val, &s.test));
+        test_curves
+            .multi_stage
+            .push(CurvePoint::new(&s.val, &s.test));
     }
     if let Some(tr) = &mut static_test {
         for p in &static_front {
             let s = tr.score(p)?;
-            test_curves.best_static.push(curve_point(&s.val, &s.test));
+            test_curves
+                .best_static
+                .push(CurvePoint::new(&s.val, &s.test));
         }
         for p in &cascade_front {
             let s = tr.score_cascade(p)?;
             test_curves
                 .static_cascade
-                .push(curve_point(&s.val, &s.test));
+                .push(CurvePoint::new(&s.val, &s.test));
         }
     }
     let pts = |c: &[CurvePoint]| {
@@ -494,7 +428,7 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         "Test accuracy vs average MACs (thresholds fitted on validation)",
         &series,
     )?;
-    let report = Report {
+    let report = Front {
         model: model.display().to_string(),
         static_model: static_ctx.as_ref().map(|_| args.static_model.clone()),
         predictor_rank_correlation: state.predictor_rank_correlation,
@@ -510,13 +444,13 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         test_curves,
     };
     let json = args.out.join("front.json");
-    enas4d::atomic::write_atomic(&json, &serde_json::to_vec_pretty(&report)?)?;
+    report.save(&json)?;
     print_table(&report);
     println!("front: {}  plot: {}", json.display(), plot.display());
     Ok(true)
 }
 
-fn print_table(r: &Report) {
+fn print_table(r: &Front) {
     let m = |v: f64| v / 1e6;
     println!(
         "{:<34} {:>9} {:>9} {:>10}",

@@ -6,7 +6,7 @@ use clap::Args;
 use enas4d::data::DataSource;
 use enas4d::space::Preset;
 use enas4d::train::curve::{plot_curve, read_run};
-use enas4d::train::{parse_device, probe_step_time, train, TrainConfig, TrainOptions};
+use enas4d::train::{probe_step_time, train, TrainConfig, TrainOptions};
 
 /// Arguments of `enas4d train`.
 #[derive(Args)]
@@ -41,9 +41,9 @@ pub struct TrainArgs {
     /// Start from a trained supernet's weights (warm start) instead of random ones.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
-    /// cpu, gpu, discrete, integrated or lavapipe.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where it runs.
+    #[arg(long, value_enum, default_value_t = super::DeviceChoice::Cpu)]
+    device: super::DeviceChoice,
     /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
     #[arg(long, default_value = "fashion-mnist")]
     data: String,
@@ -78,7 +78,7 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-s{}", config.preset, config.stages)));
-    let (device, device_name) = parse_device(&args.device)?;
+    let (device, device_name) = args.device.burn()?;
     let data = DataSource::parse(&args.data)?.load(true)?;
     let resuming = args.resume && out.join(enas4d::train::CHECKPOINT_FILE).exists();
     if let (Some(secs), false) = (args.time_budget, resuming) {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::net::NetWeights;
 use crate::ops::mbconv::{MbConvWeights, DW_STRIDE};
 use crate::ops::se::SeWeights;
-use crate::runtime::thresholds::Operating;
+use crate::runtime::thresholds::{Operating, ThresholdChoice};
 use crate::space::{Plan, Preset, StageCuts, SubnetConfig};
 
 /// The format's name in the metadata.
@@ -332,6 +332,12 @@ impl ExportedNet {
     /// limits, the activations of one image ([`crate::space::MAX_ACTIVATION_FLOATS`]), every
     /// tensor's shape against the plan; the operating points must match the net's MACs.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.starts_with(b"ENAS4DCK") || bytes.starts_with(b"ENAS4DK2") {
+            return Err(format_err(
+                "this is a supernet or training checkpoint, not an exported net: `enas4d eval` \
+                 measures its subnets, `enas4d export` writes an exported net from it",
+            ));
+        }
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| format_err(format!("not a safetensors file: {e}")))?;
         let (_, header) =
@@ -546,6 +552,25 @@ impl ExportedNet {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(&bytes)
+    }
+
+    /// Number of stages (exits) S.
+    pub fn stages(&self) -> usize {
+        self.config.p.len() + 1
+    }
+
+    /// The exit thresholds `choice` means for this net (its stored ones, one for every exit,
+    /// one per exit, or its best operating point within a budget), checked.
+    pub fn thresholds_for(&self, choice: &ThresholdChoice) -> Result<Vec<f32>> {
+        choice.resolve(self.stages(), &self.thresholds, &self.operating)
+    }
+
+    /// The name of class `index` (its number when the file names fewer classes).
+    pub fn label(&self, index: usize) -> String {
+        self.classes
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| index.to_string())
     }
 }
 

@@ -17,6 +17,8 @@ pub struct GpuOptions {
     /// Case-insensitive substring of the adapter name to force (e.g. `llvmpipe`); `None` reads
     /// `ENAS4D_ADAPTER`, else the best adapter: discrete > integrated > virtual > CPU.
     pub adapter: Option<String>,
+    /// Only adapters of this type (e.g. `Cpu` for lavapipe); `None` allows every type.
+    pub device_type: Option<wgpu::DeviceType>,
 }
 
 /// What a user wants to know about the chosen adapter.
@@ -81,7 +83,8 @@ impl GpuContext {
             .clone()
             .or_else(|| std::env::var("ENAS4D_ADAPTER").ok())
             .filter(|s| !s.is_empty());
-        let adapter = pick_adapter(&instance, backends, wanted.as_deref()).await?;
+        let adapter =
+            pick_adapter(&instance, backends, wanted.as_deref(), options.device_type).await?;
         Self::from_adapter(adapter).await
     }
 
@@ -208,6 +211,7 @@ async fn pick_adapter(
     instance: &wgpu::Instance,
     backends: wgpu::Backends,
     wanted: Option<&str>,
+    device_type: Option<wgpu::DeviceType>,
 ) -> Result<wgpu::Adapter> {
     let mut adapters = instance.enumerate_adapters(backends).await;
     if adapters.is_empty() {
@@ -233,6 +237,15 @@ async fn pick_adapter(
             )));
         }
     }
+    if let Some(t) = device_type {
+        adapters.retain(|a| a.get_info().device_type == t);
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter(format!(
+                "no {t:?} adapter; found: {}",
+                names.join(", ")
+            )));
+        }
+    }
     // Compute-capable backends first (GL lacks compute on many drivers), then device type.
     adapters.sort_by_key(|a| {
         let i = a.get_info();
@@ -246,6 +259,7 @@ async fn pick_adapter(
     instance: &wgpu::Instance,
     _backends: wgpu::Backends,
     _wanted: Option<&str>,
+    _device_type: Option<wgpu::DeviceType>,
 ) -> Result<wgpu::Adapter> {
     instance
         .request_adapter(&wgpu::RequestAdapterOptions {

@@ -427,10 +427,22 @@ impl StageWiseCpu {
     /// and equal [`StageWiseCpu::classify`] image by image.
     pub fn classify_batch(&self, images: &[Vec<f32>], thresholds: &[f32]) -> Result<Vec<Decision>> {
         #[cfg(not(target_arch = "wasm32"))]
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        #[cfg(target_arch = "wasm32")]
+        let threads = 1;
+        self.classify_batch_on(images, thresholds, threads)
+    }
+
+    /// [`StageWiseCpu::classify_batch`] on at most `threads` threads (1 = this thread).
+    pub fn classify_batch_on(
+        &self,
+        images: &[Vec<f32>],
+        thresholds: &[f32],
+        threads: usize,
+    ) -> Result<Vec<Decision>> {
+        #[cfg(not(target_arch = "wasm32"))]
         {
-            let threads = std::thread::available_parallelism()
-                .map_or(1, std::num::NonZeroUsize::get)
-                .min(images.len());
+            let threads = threads.min(images.len());
             if threads > 1 {
                 let chunk = images.len().div_ceil(threads);
                 let parts: Vec<Result<Vec<Decision>>> = std::thread::scope(|scope| {
@@ -460,6 +472,8 @@ impl StageWiseCpu {
                 return Ok(out);
             }
         }
+        #[cfg(target_arch = "wasm32")]
+        let _ = threads;
         images
             .iter()
             .map(|x| self.classify(x, thresholds))

@@ -2,11 +2,13 @@
 //! only its channel slices and reading the cached activations of stage 1, and so on; after each
 //! stage the exit's confidence decides whether to stop.
 
+mod classification;
 mod cpu;
 mod gpu;
 mod preprocess;
 pub mod thresholds;
 
+pub use classification::{Classification, ExitClassification};
 pub use cpu::StageWiseCpu;
 pub use gpu::{StageWiseGpu, GPU_MAX_BATCH};
 pub use preprocess::{preprocess, MAX_SIDE};

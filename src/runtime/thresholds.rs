@@ -132,21 +132,97 @@ fn grid(records: &ExitRecords, cum_macs: &[u64]) -> Result<Vec<Operating>> {
     }
 }
 
-/// The thresholds with the best accuracy whose average MACs stay within `budget` (ties: the
-/// cheaper); `None` when even leaving everything at exit 1 costs more.
+/// The thresholds with the best accuracy whose average MACs stay within `budget` (ties as in
+/// [`best_within`]); `None` when even leaving everything at exit 1 costs more.
 pub fn fit_budget(
     records: &ExitRecords,
     cum_macs: &[u64],
     budget: f64,
 ) -> Result<Option<Operating>> {
-    Ok(grid(records, cum_macs)?
-        .into_iter()
-        .filter(|p| p.avg_macs <= budget)
-        .max_by(|a, b| {
-            a.accuracy
-                .total_cmp(&b.accuracy)
-                .then(b.avg_macs.total_cmp(&a.avg_macs))
-        }))
+    Ok(best_within(&grid(records, cum_macs)?, budget).cloned())
+}
+
+/// The point with the best accuracy among those whose average MACs stay within `budget`;
+/// ties go to the cheaper, then to the earlier point. Every budget choice in the crate (the
+/// fit on validation, the CLI, the browser API) goes through here.
+pub fn best_within(points: &[Operating], budget: f64) -> Option<&Operating> {
+    let mut best: Option<&Operating> = None;
+    for p in points.iter().filter(|p| p.avg_macs <= budget) {
+        let better = best.is_none_or(|b| {
+            p.accuracy > b.accuracy || (p.accuracy == b.accuracy && p.avg_macs < b.avg_macs)
+        });
+        if better {
+            best = Some(p);
+        }
+    }
+    best
+}
+
+/// Which exit thresholds to run an exported net with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ThresholdChoice {
+    /// The thresholds stored with the net (its shipped operating point).
+    Default,
+    /// One threshold for every early exit.
+    Uniform(f32),
+    /// One threshold per early exit, τ_1 … τ_{S−1}.
+    PerExit(Vec<f32>),
+    /// The best stored operating point within this many average MACs ([`best_within`]).
+    Budget(f64),
+}
+
+impl ThresholdChoice {
+    /// The thresholds this choice means for a net of `stages` exits whose stored thresholds
+    /// are `stored` and whose measured operating points are `points`; checked to be S − 1
+    /// values in [0, 1].
+    pub fn resolve(&self, stages: usize, stored: &[f32], points: &[Operating]) -> Result<Vec<f32>> {
+        let t = match self {
+            ThresholdChoice::Default => stored.to_vec(),
+            ThresholdChoice::Uniform(t) => {
+                if !(0.0..=1.0).contains(t) {
+                    return Err(Error::config(
+                        "threshold",
+                        format!("{t} is not a confidence in [0, 1]"),
+                    ));
+                }
+                vec![*t; stages.saturating_sub(1)]
+            }
+            ThresholdChoice::PerExit(t) => t.clone(),
+            ThresholdChoice::Budget(budget) => {
+                if !(budget.is_finite() && *budget > 0.0) {
+                    return Err(Error::config(
+                        "budget",
+                        format!("{budget} is not a number of MACs > 0"),
+                    ));
+                }
+                match best_within(points, *budget) {
+                    Some(p) => p.thresholds.clone(),
+                    None if points.is_empty() => {
+                        return Err(Error::config(
+                            "budget",
+                            "the model stores no operating points to choose from",
+                        ))
+                    }
+                    None => {
+                        let cheapest = points
+                            .iter()
+                            .map(|p| p.avg_macs)
+                            .fold(f64::INFINITY, f64::min);
+                        return Err(Error::config(
+                            "budget",
+                            format!(
+                                "no operating point of this model within {:.3} M MACs (the cheapest costs {:.3} M)",
+                                budget / 1e6,
+                                cheapest / 1e6
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        super::check_thresholds(&t, stages)?;
+        Ok(t)
+    }
 }
 
 /// The accuracy / average-MACs Pareto front: ascending cost, strictly ascending accuracy.
@@ -214,6 +290,51 @@ mod tests {
             0.5
         );
         assert!(fit_budget(&records(), &macs, 99.0).unwrap().is_none());
+    }
+
+    #[test]
+    fn should_resolve_every_threshold_choice() {
+        let points = pareto(&records(), &[100, 300]).unwrap();
+        let stored = [0.7];
+        let r = |c: ThresholdChoice| c.resolve(2, &stored, &points);
+        assert_eq!(r(ThresholdChoice::Default).unwrap(), vec![0.7]);
+        assert_eq!(r(ThresholdChoice::Uniform(0.5)).unwrap(), vec![0.5]);
+        assert_eq!(r(ThresholdChoice::PerExit(vec![0.25])).unwrap(), vec![0.25]);
+        let within = r(ThresholdChoice::Budget(200.0)).unwrap();
+        let p = evaluate(&records(), &[100, 300], &within).unwrap();
+        assert_eq!((p.accuracy, p.avg_macs), (0.75, 200.0));
+        for bad in [
+            ThresholdChoice::Uniform(1.5),
+            ThresholdChoice::PerExit(vec![0.5, 0.5]),
+            ThresholdChoice::PerExit(vec![f32::NAN]),
+            ThresholdChoice::Budget(99.0),
+            ThresholdChoice::Budget(f64::NAN),
+            ThresholdChoice::Budget(-1.0),
+        ] {
+            assert!(r(bad.clone()).is_err(), "{bad:?}");
+        }
+        assert!(ThresholdChoice::Budget(1e9)
+            .resolve(2, &stored, &[])
+            .is_err());
+    }
+
+    #[test]
+    fn should_break_ties_towards_the_cheaper_then_the_earlier_point() {
+        let op = |t: f32, accuracy: f64, avg_macs: f64| Operating {
+            thresholds: vec![t],
+            accuracy,
+            avg_macs,
+            exit_shares: vec![0.5, 0.5],
+        };
+        let points = [
+            op(0.1, 0.8, 150.0),
+            op(0.2, 0.8, 120.0),
+            op(0.3, 0.8, 120.0),
+            op(0.4, 0.9, 250.0),
+        ];
+        assert_eq!(best_within(&points, 200.0).unwrap().thresholds, vec![0.2]);
+        assert_eq!(best_within(&points, 250.0).unwrap().thresholds, vec![0.4]);
+        assert!(best_within(&points, 100.0).is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! validation split with thresholds fitted there; resumable.
 
 mod cascade;
+mod front;
 mod measure;
 mod plot;
 mod predictor;
@@ -16,6 +17,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 pub use cascade::{best_cascade_at, cascade_front, cascade_members, cascade_records, CascadePoint};
+pub use front::{BudgetResult, CurvePoint, Front, Scored, ScoredCascade, TestCurves};
 pub use measure::SupernetEvaluator;
 pub use plot::{plot_front, Series};
 pub use predictor::{cross_validated_rank, features, spearman, Predictor};

@@ -13,7 +13,7 @@ use super::plan::Plan;
 use super::preset::Preset;
 use super::subnet::SubnetConfig;
 use super::StageCuts;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Cost of one subnet, per stage.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,6 +31,30 @@ impl Cost {
     pub fn total_params(&self) -> u64 {
         self.params.iter().sum()
     }
+}
+
+/// Parses a MACs count as people write it: `3M`, `2.5e6`, `900k`, `1.2G` (finite, > 0).
+pub fn parse_macs(s: &str) -> Result<f64> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| {
+        Error::config(
+            "MACs",
+            format!("'{s}' is not a number of MACs (e.g. 3M, 900k)"),
+        )
+    })?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(Error::config(
+            "MACs",
+            format!("'{s}' must be a finite number > 0"),
+        ));
+    }
+    Ok(v * mul)
 }
 
 struct Counter {
@@ -125,6 +149,17 @@ pub fn count(preset: &Preset, config: &SubnetConfig) -> Result<Cost> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn should_parse_macs_with_suffixes_and_refuse_the_rest() {
+        assert_eq!(parse_macs("3M").unwrap(), 3e6);
+        assert_eq!(parse_macs(" 900k ").unwrap(), 9e5);
+        assert_eq!(parse_macs("2.5e6").unwrap(), 2.5e6);
+        assert_eq!(parse_macs("1.5g").unwrap(), 1.5e9);
+        for bad in ["", "M", "abc", "-1M", "0", "NaN", "infM"] {
+            assert!(parse_macs(bad).is_err(), "{bad}");
+        }
+    }
 
     fn close(got: u64, want_millions: f64) -> bool {
         ((got as f64 / 1e6) - want_millions).abs() <= 0.006 * want_millions

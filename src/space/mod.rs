@@ -10,7 +10,7 @@ mod subnet;
 
 pub use activation::Activation;
 pub use cuts::{stage_cuts, StageCuts, CUT_FRACTIONS, MAX_STAGES};
-pub use macs::{count, Cost};
+pub use macs::{count, parse_macs, Cost};
 pub use plan::{BlockPlan, Plan, MAX_ACTIVATION_FLOATS};
 pub use preset::{make_divisible, se_reduced, Preset, Unit};
 pub use subnet::SubnetConfig;

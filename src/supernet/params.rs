@@ -130,6 +130,23 @@ impl Init<'_> {
 }
 
 impl Supernet {
+    /// The same supernet with `stages` exits instead of more: keeps the classifiers of exits
+    /// 1 … `stages`−1 and of the last exit; every other weight is shared by all S (a warm start
+    /// of a run with fewer stages).
+    pub fn with_stages(mut self, stages: usize) -> Result<Self> {
+        let have = self.classifiers.len();
+        if stages == 0 || stages > have {
+            return Err(crate::error::Error::config(
+                "stages",
+                format!("cannot make {stages} exits from a supernet with {have}"),
+            ));
+        }
+        let last = self.classifiers.pop();
+        self.classifiers.truncate(stages - 1);
+        self.classifiers.extend(last);
+        Ok(self)
+    }
+
     /// A freshly initialised supernet for `preset` on `device` (He-uniform weights, identity
     /// kernel transforms, BN γ = 1 except 0 on residual branches' last BN).
     pub fn new(preset: &Preset, device: &Device, seed: u64) -> Result<Self> {

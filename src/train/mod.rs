@@ -330,14 +330,20 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         let net = match &opts.init {
             Some(path) => {
                 let c = checkpoint::load(path, &ad)?;
-                if c.header.preset != preset {
+                let fewer = Preset {
+                    stages: preset.stages,
+                    ..c.header.preset.clone()
+                } == preset
+                    && preset.stages < c.header.preset.stages;
+                if c.header.preset != preset && !fewer {
                     return Err(Error::config(
                         "init",
                         format!("{} was trained with another preset", path.display()),
                     ));
                 }
                 config.check_same_split(&c.header.config)?;
-                c.net
+                // A supernet with more stages starts one with fewer: its middle exits go.
+                c.net.with_stages(preset.stages)?
             }
             None => Supernet::new(&preset, &ad, config.seed)?,
         };

@@ -63,8 +63,8 @@ try {
         const truth = r.file.replace(/^\d+-/, '').replace(/\.png$/, '');
         exitsBy[n.label.toLowerCase().replace(/[^a-z0-9]/g, '-') === truth ? 'right' : 'wrong'].push(r.exit);
         const same = r.label === n.label && r.exit === n.exit && r.macs === n.macs &&
-          r.perExit.length === n.per_exit.length &&
-          r.perExit.every((e, i) => Math.abs(e.confidence - n.per_exit[i].confidence) <= 1e-3);
+          r.perExit.length === n.perExit.length &&
+          r.perExit.every((e, i) => Math.abs(e.confidence - n.perExit[i].confidence) <= 1e-3);
         if (!same) { mismatches++; problems.push(`${backend}: ${r.file}: ${JSON.stringify(r)} vs native ${JSON.stringify(n)}`); }
       }
       // The same images as overlapping calls must give the same answers.

@@ -35,7 +35,7 @@ for (const n of rows) {
   const r = await m.classify(decodePng(fs.readFileSync(n.file)), { threshold: Number(threshold) });
   exits[r.exit - 1]++;
   const same = r.label === n.label && r.exit === n.exit && r.macs === n.macs &&
-    r.perExit.every((e, i) => Math.abs(e.confidence - n.per_exit[i].confidence) <= 1e-3);
+    r.perExit.every((e, i) => Math.abs(e.confidence - n.perExit[i].confidence) <= 1e-3);
   if (!same) { bad++; console.error('mismatch', n.file, JSON.stringify(r), JSON.stringify(n)); }
 }
 let threw = false;
