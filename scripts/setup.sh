@@ -195,7 +195,7 @@ else
   fi
   record "npm (tests/browser)" "installed ($((SECONDS - t0)) s)"
 fi
-if grep -q 'http' "$BROWSER_DIR/package-lock.json"; then
+if grep -q '"resolved": *"http' "$BROWSER_DIR/package-lock.json"; then
   die "tests/browser/package-lock.json names registry URLs; keep omit-lockfile-registry-resolved=true in tests/browser/.npmrc"
 fi
 

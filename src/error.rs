@@ -60,6 +60,17 @@ pub enum Error {
     /// An exported model file is malformed, of another version, or inconsistent.
     #[error("model file: {0}")]
     Format(String),
+    /// A training checkpoint or supernet file is malformed, corrupt or inconsistent.
+    #[error("checkpoint or supernet file: {0}")]
+    Checkpoint(String),
+    /// Something could not be encoded (JSON of a log row, a report, a config).
+    #[error("cannot encode {what}: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's message.
+        reason: String,
+    },
 
     // === Output errors ===
     /// A plot could not be drawn.
@@ -117,6 +128,14 @@ impl Error {
     /// A [`Error::Plot`] from the plotting library's error.
     pub fn plot(e: impl std::fmt::Display) -> Self {
         Error::Plot(e.to_string())
+    }
+
+    /// A [`Error::Encode`] of `what`.
+    pub fn encode(what: &'static str, e: impl std::fmt::Display) -> Self {
+        Error::Encode {
+            what,
+            reason: e.to_string(),
+        }
     }
 
     /// A [`Error::Config`] for `field`.

@@ -1,15 +1,19 @@
 //! The wasm-bindgen API (feature `wasm`): load an exported net and classify images with early
 //! exit in the browser (WebGPU when the browser has it, the CPU path otherwise) or in Node
 //! (CPU); plus the kernel selftest. Errors become JS exceptions with the library's message.
+//! The package's typed surface is `web/npm/index.d.ts` (the entries in `web/npm/` wrap this
+//! layer); the shapes of what these functions return are defined there.
 
-use js_sys::{Function, Object, Reflect, Uint8Array};
+use js_sys::{Function, Reflect, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::format::ExportedNet;
 use crate::gpu::{GpuContext, GpuOptions};
 use crate::runtime::thresholds::ThresholdChoice;
-use crate::runtime::{preprocess, Classification, Decision, StageWiseCpu, StageWiseGpu};
+use crate::runtime::{
+    preprocess, Classification, Decision, StageWiseCpu, StageWiseGpu, GPU_MAX_BATCH,
+};
 use crate::space::count;
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -24,43 +28,45 @@ fn webgpu_options() -> GpuOptions {
 }
 
 /// Runs every kernel against its reference on the browser's WebGPU adapter and returns the
-/// report as JSON (`{"adapter", "seed", "rows": [...], "passed"}`).
+/// report (`{ adapter, seed, rows: [...], passed }`, camelCase keys).
 #[wasm_bindgen]
-pub async fn selftest() -> Result<String, JsError> {
+pub async fn selftest() -> Result<JsValue, JsError> {
     console_error_panic_hook::set_once();
     let ctx = GpuContext::new(&webgpu_options()).await.map_err(js_err)?;
     let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
     let report = crate::selftest::run(&ctx, seed).await.map_err(js_err)?;
-    serde_json::to_string(&report).map_err(js_err)
+    let value = serde_json::to_value(&report).map_err(js_err)?;
+    to_js(&camel_keys(value))
 }
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = r#"
-/** What one exit said. */
-export interface ExitResult { confidence: number; label: string; classIndex: number }
-/** The decision for one image. */
-export interface ClassifyResult {
-  label: string; classIndex: number; confidence: number;
-  /** The exit taken, numbered from 1. */
-  exit: number;
-  /** MACs spent, and what all stages would cost. */
-  macs: number; fullMacs: number;
-  /** The exits evaluated, in order. */
-  perExit: ExitResult[];
+/// `value` with every object key in camelCase (`max_rel_err` → `maxRelErr`): the one naming
+/// convention of the JavaScript API.
+fn camel_keys(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let mut key = String::with_capacity(k.len());
+                    let mut upper = false;
+                    for c in k.chars() {
+                        if c == '_' {
+                            upper = true;
+                        } else if upper {
+                            key.extend(c.to_uppercase());
+                            upper = false;
+                        } else {
+                            key.push(c);
+                        }
+                    }
+                    (key, camel_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.into_iter().map(camel_keys).collect()),
+        other => other,
+    }
 }
-/** Exit thresholds, one for every early exit, or a MACs budget. */
-export interface ClassifyOptions { thresholds?: number[]; threshold?: number; budget?: number }
-/** A measured operating point of the model (validation split). */
-export interface OperatingPoint { thresholds: number[]; accuracy: number; avg_macs: number; exit_shares: number[] }
-/** What `Model.info()` returns. */
-export interface ModelInfo {
-  stages: number; resolution: number; classes: string[]; cumMacs: number[];
-  thresholds: number[]; backend: string; operatingPoints: OperatingPoint[];
-}
-/** Anything `classify` reads pixels from. */
-export type ImageInput = ImageData | HTMLCanvasElement | OffscreenCanvas | HTMLImageElement
-  | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
-"#;
 
 /// Where a model runs.
 enum Engine {
@@ -75,6 +81,17 @@ pub struct Model {
     cum_macs: Vec<u64>,
     engine: Engine,
     backend: String,
+    fallback_reason: Option<String>,
+}
+
+/// An operating point as JavaScript sees it (camelCase).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OperatingJs<'a> {
+    thresholds: &'a [f32],
+    accuracy: f64,
+    avg_macs: f64,
+    exit_shares: &'a [f64],
 }
 
 #[derive(Serialize)]
@@ -86,7 +103,9 @@ struct InfoJs<'a> {
     cum_macs: &'a [u64],
     thresholds: &'a [f32],
     backend: &'a str,
-    operating_points: &'a [crate::runtime::thresholds::Operating],
+    operating_points: Vec<OperatingJs<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_reason: Option<&'a str>,
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
@@ -97,14 +116,6 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
 fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsError> {
     Reflect::get(obj, &JsValue::from_str(key))
         .map_err(|_| JsError::new(&format!("cannot read .{key}")))
-}
-
-fn size(obj: &JsValue, key: &str) -> Result<usize, JsError> {
-    get(obj, key)?
-        .as_f64()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| v as usize)
-        .ok_or_else(|| JsError::new(&format!(".{key} is not a size")))
 }
 
 fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsError> {
@@ -119,50 +130,106 @@ fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsErro
         .map_err(|e| JsError::new(&format!("{method}: {e:?}")))
 }
 
-/// RGBA pixels of an `ImageData`, a `{ data, width, height }` object, a canvas, or an image
-/// element (drawn onto a canvas of its natural size).
-fn rgba_of(image: &JsValue) -> Result<(Vec<u8>, usize, usize), JsError> {
-    if !image.is_object() {
+const INPUT_KINDS: &str =
+    "ImageData, ImageBitmap, an <img>, a <canvas>, an OffscreenCanvas, a <video> or { data, width, height }";
+
+/// A size property that must be a whole number ≥ 0.
+fn whole(obj: &JsValue, key: &str) -> Result<usize, JsError> {
+    let v = get(obj, key)?
+        .as_f64()
+        .ok_or_else(|| JsError::new(&format!("classify: .{key} is not a number")))?;
+    if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0) {
+        return Err(JsError::new(&format!(
+            "classify: .{key} = {v} is not a whole number of pixels"
+        )));
+    }
+    Ok(v as usize)
+}
+
+/// A 2D context's pixels of a `w × h` surface.
+fn pixels_of(surface: &JsValue, w: usize, h: usize) -> Result<Vec<u8>, JsError> {
+    let ctx = call(surface, "getContext", &[JsValue::from_str("2d")])?;
+    if ctx.is_null() || ctx.is_undefined() {
         return Err(JsError::new(
-            "classify: expected ImageData, a canvas, an image or { data, width, height }",
+            "classify: the canvas has no 2D context (it is in use by WebGL or WebGPU)",
         ));
     }
-    let data = get(image, "data")?;
-    if !data.is_undefined() {
-        let (w, h) = (size(image, "width")?, size(image, "height")?);
-        let bytes = Uint8Array::new(&data).to_vec();
-        return Ok((bytes, w, h));
-    }
-    let canvas = if !get(image, "getContext")?.is_undefined() {
-        image.clone()
-    } else if !get(image, "naturalWidth")?.is_undefined() {
-        let (w, h) = (size(image, "naturalWidth")?, size(image, "naturalHeight")?);
-        if w == 0 || h == 0 {
-            return Err(JsError::new("classify: the image has not loaded (size 0)"));
-        }
-        let document = get(&js_sys::global(), "document")?;
-        let c = call(&document, "createElement", &[JsValue::from_str("canvas")])?;
-        Reflect::set(&c, &"width".into(), &(w as f64).into())
-            .map_err(|_| JsError::new("canvas"))?;
-        Reflect::set(&c, &"height".into(), &(h as f64).into())
-            .map_err(|_| JsError::new("canvas"))?;
-        let ctx = call(&c, "getContext", &[JsValue::from_str("2d")])?;
-        call(&ctx, "drawImage", &[image.clone(), 0.into(), 0.into()])?;
-        c
-    } else {
-        return Err(JsError::new(
-            "classify: expected ImageData, a canvas, an image or { data, width, height }",
-        ));
-    };
-    let (w, h) = (size(&canvas, "width")?, size(&canvas, "height")?);
-    let ctx = call(&canvas, "getContext", &[JsValue::from_str("2d")])?;
     let img = call(
         &ctx,
         "getImageData",
         &[0.into(), 0.into(), (w as f64).into(), (h as f64).into()],
     )?;
-    let bytes = Uint8Array::new(&get(&img, "data")?).to_vec();
-    Ok((bytes, w, h))
+    Ok(Uint8Array::new(&get(&img, "data")?).to_vec())
+}
+
+/// A fresh `w × h` canvas: an `OffscreenCanvas` where there is one (workers included), else a
+/// `<canvas>` of the page.
+fn scratch_canvas(w: usize, h: usize) -> Result<JsValue, JsError> {
+    let global = js_sys::global();
+    let offscreen = get(&global, "OffscreenCanvas")?;
+    if let Ok(ctor) = offscreen.dyn_into::<Function>() {
+        let args = js_sys::Array::of2(&(w as f64).into(), &(h as f64).into());
+        return Reflect::construct(&ctor, &args)
+            .map_err(|e| JsError::new(&format!("OffscreenCanvas: {e:?}")));
+    }
+    let document = get(&global, "document")?;
+    if document.is_undefined() {
+        return Err(JsError::new(
+            "classify: no OffscreenCanvas and no document here: pass ImageData or { data, width, height }",
+        ));
+    }
+    let c = call(&document, "createElement", &[JsValue::from_str("canvas")])?;
+    Reflect::set(&c, &"width".into(), &(w as f64).into()).map_err(|_| JsError::new("canvas"))?;
+    Reflect::set(&c, &"height".into(), &(h as f64).into()).map_err(|_| JsError::new("canvas"))?;
+    Ok(c)
+}
+
+/// RGBA pixels of any [`INPUT_KINDS`] input, with its width and height.
+fn rgba_of(image: &JsValue) -> Result<(Vec<u8>, usize, usize), JsError> {
+    if !image.is_object() {
+        return Err(JsError::new(&format!("classify: expected {INPUT_KINDS}")));
+    }
+    let has = |key: &str| get(image, key).map(|v| !v.is_undefined());
+    // ImageData and plain objects: the bytes themselves.
+    if has("data")? {
+        let (w, h) = (whole(image, "width")?, whole(image, "height")?);
+        let data = get(image, "data")?;
+        if !(data.is_instance_of::<Uint8Array>()
+            || data.is_instance_of::<js_sys::Uint8ClampedArray>())
+        {
+            return Err(JsError::new(
+                "classify: .data must be a Uint8Array or Uint8ClampedArray of RGBA bytes",
+            ));
+        }
+        return Ok((Uint8Array::new(&data).to_vec(), w, h));
+    }
+    // Canvases (HTML and offscreen): read them directly.
+    if has("getContext")? {
+        let (w, h) = (whole(image, "width")?, whole(image, "height")?);
+        return Ok((pixels_of(image, w, h)?, w, h));
+    }
+    // Drawables: images, videos, bitmaps, drawn at their natural size.
+    let (w, h) = if has("naturalWidth")? {
+        (
+            whole(image, "naturalWidth")?,
+            whole(image, "naturalHeight")?,
+        )
+    } else if has("videoWidth")? {
+        (whole(image, "videoWidth")?, whole(image, "videoHeight")?)
+    } else if has("width")? && has("close")? {
+        (whole(image, "width")?, whole(image, "height")?)
+    } else {
+        return Err(JsError::new(&format!("classify: expected {INPUT_KINDS}")));
+    };
+    if w == 0 || h == 0 {
+        return Err(JsError::new(
+            "classify: the image or video has no pixels yet (size 0: not loaded?)",
+        ));
+    }
+    let canvas = scratch_canvas(w, h)?;
+    let ctx = call(&canvas, "getContext", &[JsValue::from_str("2d")])?;
+    call(&ctx, "drawImage", &[image.clone(), 0.into(), 0.into()])?;
+    Ok((pixels_of(&canvas, w, h)?, w, h))
 }
 
 #[wasm_bindgen]
@@ -183,17 +250,31 @@ impl Model {
             .is_none_or(|g| g.is_undefined());
         let mut engine = None;
         let mut backend = String::from("cpu");
-        if prefer_gpu.unwrap_or(true) && has_webgpu {
-            if let Ok(ctx) = GpuContext::new(&webgpu_options()).await {
-                let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)
-                    .map_err(js_err)?;
-                let name = ctx.adapter().name.clone();
-                backend = if name.is_empty() {
-                    "webgpu".into()
-                } else {
-                    format!("webgpu ({name})")
-                };
-                engine = Some(Engine::Gpu(Box::new((ctx, rt))));
+        let mut fallback_reason = None;
+        if prefer_gpu.unwrap_or(true) {
+            if !has_webgpu {
+                fallback_reason =
+                    Some("this environment has no WebGPU (navigator.gpu)".to_string());
+            } else {
+                match GpuContext::new(&webgpu_options()).await {
+                    Ok(ctx) => {
+                        match StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights) {
+                            Ok(rt) => {
+                                let name = ctx.adapter().name.clone();
+                                backend = if name.is_empty() {
+                                    "webgpu".into()
+                                } else {
+                                    format!("webgpu ({name})")
+                                };
+                                engine = Some(Engine::Gpu(Box::new((ctx, rt))));
+                            }
+                            Err(e) => {
+                                fallback_reason = Some(format!("WebGPU cannot run this net: {e}"))
+                            }
+                        }
+                    }
+                    Err(e) => fallback_reason = Some(e.to_string()),
+                }
             }
         }
         let engine = match engine {
@@ -207,6 +288,7 @@ impl Model {
             cum_macs,
             engine,
             backend,
+            fallback_reason,
         })
     }
 
@@ -216,8 +298,8 @@ impl Model {
         self.backend.clone()
     }
 
-    /// `{ stages, resolution, classes, cumMacs, thresholds, backend, operatingPoints }`.
-    #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
+    /// `{ stages, resolution, classes, cumMacs, thresholds, backend, operatingPoints,
+    /// fallbackReason? }`.
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&InfoJs {
             stages: self.cum_macs.len(),
@@ -226,39 +308,104 @@ impl Model {
             cum_macs: &self.cum_macs,
             thresholds: &self.net.thresholds,
             backend: &self.backend,
-            operating_points: &self.net.operating,
+            operating_points: self
+                .net
+                .operating
+                .iter()
+                .map(|p| OperatingJs {
+                    thresholds: &p.thresholds,
+                    accuracy: p.accuracy,
+                    avg_macs: p.avg_macs,
+                    exit_shares: &p.exit_shares,
+                })
+                .collect(),
+            fallback_reason: self.fallback_reason.as_deref(),
         })
     }
 
-    /// Classifies `image` (ImageData, canvas, image element or `{ data: RGBA, width,
-    /// height }`). `options`: `{ thresholds: [τ1, …] }`, `{ threshold: τ }` (every exit) or
-    /// `{ budget: MACs }` (the model's best operating point within it); default: the
-    /// model's thresholds. Returns `{ label, classIndex, confidence, exit, macs, fullMacs,
-    /// perExit: [{ confidence, label, classIndex }] }`.
-    #[wasm_bindgen(unchecked_return_type = "ClassifyResult")]
+    /// Classifies `image` (any [`ImageInput`]: ImageData, ImageBitmap, an image, canvas,
+    /// OffscreenCanvas or video element, or `{ data: RGBA, width, height }`, any size).
+    /// `options`: `{ thresholds: [τ1, …] }`, `{ threshold: τ }` (every exit) or `{ budget:
+    /// MACs }` (the model's best operating point within it), at most one; default: the model's
+    /// thresholds. Returns `{ label, classIndex, confidence, exit, macs, fullMacs, perExit:
+    /// [{ confidence, label, classIndex }] }`. Overlapping calls are safe.
     pub async fn classify(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ImageInput")] image: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ClassifyOptions")] options: Option<Object>,
+        image: JsValue,
+        options: Option<JsValue>,
     ) -> Result<JsValue, JsError> {
-        let (rgba, w, h) = rgba_of(&image)?;
-        if rgba.len() != w * h * 4 {
-            return Err(JsError::new(&format!(
-                "classify: {} bytes for {w}×{h} RGBA",
-                rgba.len()
-            )));
-        }
-        let thresholds = self.thresholds(options.map(JsValue::from))?;
-        let x = preprocess(&rgba, w, h, 4, self.net.config.resolution as usize).map_err(js_err)?;
+        let thresholds = self.thresholds(options)?;
+        let x = self.input(&image)?;
         let d: Decision = match &self.engine {
             Engine::Cpu(rt) => rt.classify(&x, &thresholds).map_err(js_err)?,
             Engine::Gpu(g) => g.1.classify(&g.0, &x, &thresholds).await.map_err(js_err)?,
         };
-        to_js(&Classification::new(
-            &d,
+        to_js(&self.result(&d))
+    }
+
+    /// Classifies an array of images with the same options, each leaving at its own exit (on
+    /// WebGPU each stage runs once for all the images still inside). Returns the results in
+    /// input order.
+    #[wasm_bindgen(js_name = classifyBatch)]
+    pub async fn classify_batch(
+        &self,
+        images: JsValue,
+        options: Option<JsValue>,
+    ) -> Result<JsValue, JsError> {
+        let thresholds = self.thresholds(options)?;
+        let list: js_sys::Array = images
+            .dyn_into()
+            .map_err(|_| JsError::new("classifyBatch: expected an array of images"))?;
+        let inputs = list
+            .iter()
+            .enumerate()
+            .map(|(i, img)| {
+                self.input(&img).map_err(|e| {
+                    let message = JsValue::from(e)
+                        .dyn_into::<js_sys::Error>()
+                        .map(|e| String::from(e.message()))
+                        .unwrap_or_default();
+                    JsError::new(&format!("classifyBatch: image {i}: {message}"))
+                })
+            })
+            .collect::<Result<Vec<_>, JsError>>()?;
+        let decisions = match &self.engine {
+            Engine::Cpu(rt) => rt.classify_batch(&inputs, &thresholds).map_err(js_err)?,
+            Engine::Gpu(g) => {
+                let mut out = Vec::with_capacity(inputs.len());
+                for part in inputs.chunks(GPU_MAX_BATCH) {
+                    out.extend(
+                        g.1.classify_batch(&g.0, part, &thresholds)
+                            .await
+                            .map_err(js_err)?,
+                    );
+                }
+                out
+            }
+        };
+        to_js(&decisions.iter().map(|d| self.result(d)).collect::<Vec<_>>())
+    }
+
+    /// The network input of one image.
+    fn input(&self, image: &JsValue) -> Result<Vec<f32>, JsError> {
+        let (rgba, w, h) = rgba_of(image)?;
+        if rgba.len() != w * h * 4 {
+            return Err(JsError::new(&format!(
+                "classify: {} bytes for {w}×{h} RGBA (need {})",
+                rgba.len(),
+                w * h * 4
+            )));
+        }
+        preprocess(&rgba, w, h, 4, self.net.config.resolution as usize).map_err(js_err)
+    }
+
+    /// The user-facing result of a decision.
+    fn result(&self, d: &Decision) -> Classification {
+        Classification::new(
+            d,
             |i| self.net.label(i),
             *self.cum_macs.last().unwrap_or(&0),
-        ))
+        )
     }
 
     /// The thresholds of `options` (`thresholds`, `threshold` or `budget`, at most one; a

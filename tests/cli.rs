@@ -201,3 +201,36 @@ fn bench_reports_consistent_speed_and_cost() {
         assert!(v["images"].as_u64().unwrap() >= 6);
     }
 }
+
+#[test]
+fn errors_name_the_file_and_what_kind_of_file_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A damaged supernet is called a checkpoint or supernet file, not a model file.
+    let bytes = std::fs::read(shipped("models/tiny-s3/supernet.bin")).unwrap();
+    let cut = tmp.path().join("cut.bin");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let o = run(Command::new(BIN).args(["eval", "--model"]).arg(&cut));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("checkpoint or supernet file") && !err.contains("model file"),
+        "{err}"
+    );
+    // A missing config names its path.
+    let missing = tmp.path().join("no-such-config.json");
+    let o = run(Command::new(BIN).args(["train", "--config"]).arg(&missing));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no-such-config.json"), "{}", stderr(&o));
+    // A folder that cannot be made is a write error naming it (a file stands in its way).
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(Command::new(BIN)
+        .args(["gallery", "--count", "1", "--out"])
+        .arg(file.join("sub")));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write") && err.contains("a-file"),
+        "{err}"
+    );
+}

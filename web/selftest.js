@@ -47,7 +47,7 @@ function render(report, browser) {
   const fields = [
     ['Name', a.name],
     ['Backend', a.backend],
-    ['Device type', a.device_type],
+    ['Device type', a.deviceType],
     ['Driver', a.driver],
     ['Browser says', describe(browser)],
   ];
@@ -69,7 +69,7 @@ function render(report, browser) {
     tr.append(
       cell(r.kernel),
       cell(r.case),
-      cell(fmt(r.max_rel_err), 'num'),
+      cell(fmt(r.maxRelErr), 'num'),
       cell(fmt(r.bound), 'num'),
       cell(r.pass ? 'pass' : 'FAIL', 'verdict'),
     );
@@ -97,8 +97,7 @@ try {
   const browser = await browserAdapter();
   window.__selftestBrowserAdapter = browser;
   await init();
-  const json = await selftest();
-  const report = JSON.parse(json);
+  const report = await selftest();
   render(report, browser);
   window.__selftest = report;
 } catch (e) {

@@ -70,7 +70,7 @@ pub fn run(args: EvalArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let header = &ckpt.header;
     let preset = header.preset.clone();
     let config = match (&args.config, args.smallest) {
-        (Some(path), _) => SubnetConfig::from_json(&std::fs::read_to_string(path)?, &preset)?,
+        (Some(path), _) => SubnetConfig::from_json(&super::read_text(path)?, &preset)?,
         (None, true) => SubnetConfig::smallest(&preset),
         (None, false) => SubnetConfig::largest(&preset),
     };

@@ -69,7 +69,7 @@ pub fn run(args: ExportArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let (config, thresholds) = match (&args.search, &args.config) {
         (Some(s), _) => from_search(s, args.budget)?,
         (None, Some(c)) => {
-            let config = SubnetConfig::from_json(&std::fs::read_to_string(c)?, &preset)?;
+            let config = SubnetConfig::from_json(&super::read_text(c)?, &preset)?;
             let t = if args.thresholds.is_empty() {
                 vec![0.9; preset.stages - 1]
             } else {

@@ -26,7 +26,7 @@ pub fn run(args: GalleryArgs) -> Result<bool, Box<dyn std::error::Error>> {
     if args.count == 0 || test.is_empty() {
         return Err("nothing to write (count 0 or an empty test split)".into());
     }
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.out).map_err(|e| enas4d::Error::write(&args.out, e))?;
     let n = args.count.min(test.len());
     let (w, h) = (test.width as u32, test.height as u32);
     let mut index = Vec::with_capacity(n);
@@ -58,7 +58,9 @@ pub fn run(args: GalleryArgs) -> Result<bool, Box<dyn std::error::Error>> {
                 image::RgbImage::from_raw(w, h, rgb).ok_or("bad image size")?,
             )
         };
-        img.save(args.out.join(&name))?;
+        let file = args.out.join(&name);
+        img.save(&file)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         index.push(serde_json::json!({"file": name, "label": label, "index": i}));
     }
     enas4d::atomic::write_atomic(

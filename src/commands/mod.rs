@@ -122,3 +122,8 @@ impl AdapterArgs {
         }
     }
 }
+
+/// The text of a file the user named; the error names the path.
+pub fn read_text(path: &std::path::Path) -> enas4d::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| enas4d::Error::io(path, e))
+}

@@ -267,7 +267,7 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         mutation_rate: 0.15,
         seed: args.seed,
     };
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.out).map_err(|e| enas4d::Error::write(&args.out, e))?;
     let set = Settings {
         resume: args.resume,
         bn_images: args.bn_images,

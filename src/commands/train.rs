@@ -59,7 +59,7 @@ pub struct TrainArgs {
 /// Runs `enas4d train`.
 pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let mut config = match &args.config {
-        Some(path) => serde_json::from_str::<TrainConfig>(&std::fs::read_to_string(path)?)
+        Some(path) => serde_json::from_str::<TrainConfig>(&super::read_text(path)?)
             .map_err(|e| format!("{}: {e}", path.display()))?,
         None => TrainConfig::schedule(&args.schedule, args.stages)?,
     };
@@ -70,7 +70,7 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
         config.batch = batch;
     }
     if let Some(path) = &args.alone {
-        let subnet = serde_json::from_str(&std::fs::read_to_string(path)?)
+        let subnet = serde_json::from_str(&super::read_text(path)?)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         config.alone = Some(subnet);
     }

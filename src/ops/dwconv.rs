@@ -267,3 +267,36 @@ pub(crate) fn dwconv_params(spec: &DwConvSpec) -> Result<Params> {
         kernels,
     })
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::gpu::Kernel;
+
+    #[test]
+    fn params_mirror_the_wgsl() {
+        crate::ops::assert_mirrors_wgsl!(
+            Params,
+            Kernel::DwConv.source(),
+            "Params",
+            [
+                batch,
+                channels,
+                height,
+                width,
+                out_height,
+                out_width,
+                stride,
+                stages,
+                act,
+                w_stride,
+                active_mask,
+                c_offset,
+                c_total,
+                pad,
+                cuts,
+                kernels
+            ]
+        );
+    }
+}

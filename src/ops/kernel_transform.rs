@@ -137,3 +137,19 @@ pub fn encode_kernel_transform(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::gpu::Kernel;
+
+    #[test]
+    fn params_mirror_the_wgsl() {
+        crate::ops::assert_mirrors_wgsl!(
+            Params,
+            Kernel::KernelTransform.source(),
+            "Params",
+            [channels, k_in, k_out, src_stride, dst_stride, pad]
+        );
+    }
+}

@@ -120,3 +120,54 @@ pub(crate) fn active_mask(active: &[bool]) -> u32 {
         .filter(|(_, &a)| a)
         .fold(0, |m, (s, _)| m | (1 << s))
 }
+
+/// The layout of WGSL struct `name` in `source` as naga computes it: each member's name and
+/// byte offset, and the struct's size.
+#[cfg(test)]
+pub(crate) fn wgsl_layout(source: &str, name: &str) -> (Vec<(String, usize)>, usize) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("WGSL does not parse: {}", e.emit_to_string(source)));
+    let ty = module
+        .types
+        .iter()
+        .map(|(_, t)| t)
+        .find(|t| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no struct {name} in the WGSL"));
+    match &ty.inner {
+        naga::TypeInner::Struct { members, span } => (
+            members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+                .collect(),
+            *span as usize,
+        ),
+        other => panic!("{name} is not a struct: {other:?}"),
+    }
+}
+
+/// Asserts that a `#[repr(C)]` Rust parameter block mirrors a WGSL struct: the same size, and
+/// every member that is not padding (`pad…`) at the same byte offset under the same name, in
+/// both directions.
+#[cfg(test)]
+macro_rules! assert_mirrors_wgsl {
+    ($ty:ty, $source:expr, $name:literal, [$($field:ident),* $(,)?]) => {{
+        let (members, span) = crate::ops::wgsl_layout(&$source, $name);
+        let rust: Vec<(&str, usize)> =
+            vec![$((stringify!($field), std::mem::offset_of!($ty, $field))),*];
+        assert_eq!(std::mem::size_of::<$ty>(), span, "{}: size", $name);
+        let real = |n: &str| !n.starts_with("pad");
+        for (field, offset) in rust.iter().filter(|(n, _)| real(n)) {
+            let wgsl = members.iter().find(|(n, _)| n == field);
+            assert_eq!(wgsl.map(|w| w.1), Some(*offset), "{}.{field}: WGSL {wgsl:?}", $name);
+        }
+        for (member, _) in members.iter().filter(|(n, _)| real(n)) {
+            assert!(
+                rust.iter().any(|(n, _)| n == member),
+                "{}.{member} has no Rust mirror",
+                $name
+            );
+        }
+    }};
+}
+#[cfg(test)]
+pub(crate) use assert_mirrors_wgsl;

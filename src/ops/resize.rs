@@ -135,3 +135,19 @@ pub fn encode_resize(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::gpu::Kernel;
+
+    #[test]
+    fn params_mirror_the_wgsl() {
+        crate::ops::assert_mirrors_wgsl!(
+            Params,
+            Kernel::Resize.source(),
+            "Params",
+            [planes, in_height, in_width, out_height, out_width, pad]
+        );
+    }
+}

@@ -147,7 +147,7 @@ impl SearchState {
 
     /// Saves atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let s = serde_json::to_vec(self).map_err(|e| Error::Format(e.to_string()))?;
+        let s = serde_json::to_vec(self).map_err(|e| Error::encode("the search state", e))?;
         write_atomic(path, &s)
     }
 

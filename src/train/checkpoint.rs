@@ -60,7 +60,7 @@ pub struct Checkpoint {
 }
 
 fn record_err(what: &str, e: impl std::fmt::Debug) -> Error {
-    Error::Format(format!("{what}: {e:?}"))
+    Error::Checkpoint(format!("{what}: {e:?}"))
 }
 
 /// Saves `net` (and `optimizer`, for a checkpoint) to `path`.
@@ -70,7 +70,7 @@ pub fn save(
     net: &Supernet,
     optimizer: Option<&ModuleOptimizer>,
 ) -> Result<()> {
-    let head = serde_json::to_vec(header).map_err(|e| Error::Format(e.to_string()))?;
+    let head = serde_json::to_vec(header).map_err(|e| Error::Checkpoint(e.to_string()))?;
     let model = net
         .clone()
         .into_record()
@@ -110,7 +110,7 @@ fn sections(bytes: &[u8]) -> Result<([&[u8]; 3], u32)> {
     } else if let Some(r) = bytes.strip_prefix(MAGIC_V1) {
         (r, 1)
     } else {
-        return Err(Error::Format(if looks_like_safetensors(bytes) {
+        return Err(Error::Checkpoint(if looks_like_safetensors(bytes) {
             "this is an exported net (safetensors), not a supernet or checkpoint: classify \
              with `enas4d infer --model`, look inside with any safetensors reader"
                 .into()
@@ -123,11 +123,13 @@ fn sections(bytes: &[u8]) -> Result<([&[u8]; 3], u32)> {
     for (i, part) in parts.iter_mut().enumerate() {
         let name = SECTION_NAMES[i];
         let Some((len, tail)) = rest.split_first_chunk::<8>() else {
-            return Err(Error::Format(format!("checkpoint truncated in its {name}")));
+            return Err(Error::Checkpoint(format!(
+                "checkpoint truncated in its {name}"
+            )));
         };
         let len = u64::from_le_bytes(*len);
         if len.saturating_add(checksum as u64) > tail.len() as u64 {
-            return Err(Error::Format(format!(
+            return Err(Error::Checkpoint(format!(
                 "checkpoint {name} claims {len} bytes, {} left",
                 tail.len()
             )));
@@ -136,7 +138,7 @@ fn sections(bytes: &[u8]) -> Result<([&[u8]; 3], u32)> {
         let (sum, t) = t.split_at(checksum);
         if let Ok(sum) = <[u8; 4]>::try_from(sum) {
             if crc32fast::hash(p) != u32::from_le_bytes(sum) {
-                return Err(Error::Format(format!(
+                return Err(Error::Checkpoint(format!(
                     "checkpoint {name} is corrupt (checksum mismatch)"
                 )));
             }
@@ -145,7 +147,7 @@ fn sections(bytes: &[u8]) -> Result<([&[u8]; 3], u32)> {
         rest = t;
     }
     if !rest.is_empty() {
-        return Err(Error::Format(format!(
+        return Err(Error::Checkpoint(format!(
             "{} trailing bytes after the checkpoint",
             rest.len()
         )));
@@ -156,7 +158,7 @@ fn sections(bytes: &[u8]) -> Result<([&[u8]; 3], u32)> {
 /// Checks what the header says against the layout and the configuration.
 fn check_header(header: &CheckpointHeader, layout: u32) -> Result<()> {
     if header.version != layout {
-        return Err(Error::Format(format!(
+        return Err(Error::Checkpoint(format!(
             "checkpoint header says version {}, its layout is version {layout} (this build \
              reads 1 and {CHECKPOINT_VERSION})",
             header.version
@@ -165,13 +167,13 @@ fn check_header(header: &CheckpointHeader, layout: u32) -> Result<()> {
     header.config.validate()?;
     let total = header.config.total_steps();
     if header.step > total {
-        return Err(Error::Format(format!(
+        return Err(Error::Checkpoint(format!(
             "checkpoint step {} is beyond the run's {total} steps",
             header.step
         )));
     }
     if !(header.elapsed_s.is_finite() && header.elapsed_s >= 0.0) {
-        return Err(Error::Format(format!(
+        return Err(Error::Checkpoint(format!(
             "checkpoint elapsed time {} s is not a finite, non-negative number",
             header.elapsed_s
         )));
@@ -184,7 +186,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let ([head, model, optim], layout) = sections(&bytes)?;
     let header: CheckpointHeader = serde_json::from_slice(head)
-        .map_err(|e| Error::Format(format!("checkpoint header: {e}")))?;
+        .map_err(|e| Error::Checkpoint(format!("checkpoint header: {e}")))?;
     check_header(&header, layout)?;
     let preset = header.preset.clone().validated()?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model.to_vec()))

@@ -72,7 +72,7 @@ fn keep_until(path: &Path, step: usize, step_of: impl Fn(&str) -> Option<usize>)
 impl TrainLog {
     /// Opens the log in `dir`, dropping rows past `step` (0 starts afresh).
     pub fn open(dir: &Path, stages: usize, step: usize) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
         let csv_path = dir.join("log.csv");
         let eval_path = dir.join("eval.jsonl");
         if step == 0 {
@@ -128,7 +128,8 @@ impl TrainLog {
 
     /// Logs one evaluation.
     pub fn eval(&mut self, row: &EvalRow) -> Result<()> {
-        let mut line = serde_json::to_string(row).map_err(|e| Error::Format(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(row).map_err(|e| Error::encode("a validation row", e))?;
         line.push('\n');
         self.evals
             .write_all(line.as_bytes())

@@ -324,7 +324,8 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         }
         let config = opts.config.clone();
         config.validate()?;
-        let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::Format(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&config)
+            .map_err(|e| Error::encode("the training config", e))?;
         crate::atomic::write_atomic(&opts.out_dir.join("config.json"), &json)?;
         let preset = Preset::by_name(&config.preset, config.stages, train_all.classes.len())?;
         let net = match &opts.init {
@@ -366,7 +367,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     let mut optim: ModuleOptimizer = match optim_bytes {
         Some(b) => new_optim()
             .from_bytes(b)
-            .map_err(|e| Error::Format(format!("optimizer state: {e:?}")))?,
+            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e:?}")))?,
         None => new_optim(),
     };
     let total = config.total_steps();

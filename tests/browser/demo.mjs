@@ -2,7 +2,9 @@
 // Chromium (WebGPU on its software adapter) classifies every gallery image through WebGPU and
 // again through the CPU path, and both must match the native runtime's `enas4d infer --json`
 // on the same files: labels, exits and MACs exactly, per-exit confidences within 1e-3; the same
-// images classified by overlapping calls (Promise.all) must match them too. Fails on
+// images classified by overlapping calls (Promise.all) must match them too; every point of the
+// budget slider must decide as its thresholds do; switching the backend while "Classify all"
+// runs must finish cleanly. Fails on
 // any console or page error; saves a screenshot; prints the exit histogram and timings.
 //
 //   node tests/browser/demo.mjs NATIVE.jsonl THRESHOLD [pkg-dir]
@@ -76,6 +78,16 @@ try {
           problems.push(`${backend}: ${p.file}: overlapping calls gave ${p.label} at exit ${p.exit}, one at a time ${r?.label} at exit ${r?.exit}`);
         }
       }
+      // The budget slider: each of the model's operating points decides the exits as its
+      // thresholds do.
+      // (On the CPU path only: the software WebGPU adapter takes about a second per image.)
+      if (!gpu) {
+        const budgets = await page.evaluate(() => window.enas4dDemo.budgets());
+        if (budgets.points === 0 || budgets.bad !== 0) problems.push(`${backend}: budget slider: ${JSON.stringify(budgets)}`);
+      }
+      // Switching the backend while "Classify all" runs finishes the run without errors.
+      const switched = await page.evaluate((g) => window.enas4dDemo.switchDuringAll(g), !gpu);
+      if (switched.count !== results.length) problems.push(`${backend}: switching during "Classify all": ${JSON.stringify(switched)}`);
       const mean = (v) => (v.length ? (v.reduce((a, b) => a + b, 0) / v.length).toFixed(2) : '-');
       const ms = results.reduce((a, r) => a + r.ms, 0) / Math.max(1, results.length);
       console.log(`demo: ${backend}: ${results.length} images, exit histogram ${hist.join(' / ')}, ` +

@@ -125,7 +125,7 @@ let passed = 0;
 let failed = 0;
 if (report) {
   const a = report.adapter ?? {};
-  console.log(`adapter: ${a.name || '(no name)'} | backend ${a.backend} | type ${a.device_type} | driver ${a.driver || '-'}`);
+  console.log(`adapter: ${a.name || '(no name)'} | backend ${a.backend} | type ${a.deviceType} | driver ${a.driver || '-'}`);
   if (browserAdapter) {
     const b = browserAdapter;
     const what = [b.vendor, b.architecture, b.device, b.description].filter(Boolean).join(' / ') || 'unknown';
@@ -135,10 +135,10 @@ if (report) {
   const w = Math.max(6, ...rows.map((r) => `${r.kernel} ${r.case}`.length));
   console.log(`${'kernel case'.padEnd(w)}  ${'max_rel_err'.padStart(11)}  ${'bound'.padStart(9)}  result`);
   for (const r of rows) {
-    const ok = r.pass === true && Number.isFinite(r.max_rel_err) && r.max_rel_err <= r.bound;
+    const ok = r.pass === true && Number.isFinite(r.maxRelErr) && r.maxRelErr <= r.bound;
     if (ok) passed++;
     else failed++;
-    const e = typeof r.max_rel_err === 'number' ? r.max_rel_err.toExponential(2) : String(r.max_rel_err);
+    const e = typeof r.maxRelErr === 'number' ? r.maxRelErr.toExponential(2) : String(r.maxRelErr);
     const b = typeof r.bound === 'number' ? r.bound.toExponential(2) : String(r.bound);
     console.log(`${`${r.kernel} ${r.case}`.padEnd(w)}  ${e.padStart(11)}  ${b.padStart(9)}  ${ok ? 'ok' : 'FAIL'}`);
   }

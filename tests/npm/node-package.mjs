@@ -1,6 +1,8 @@
 // The npm package as a user gets it: installs the packed tarball into a fresh folder, imports
-// it in Node (CPU path) and classifies the gallery images; labels, exits and confidences must
-// match the native runtime's `enas4d infer --json` on the same files (≤ 1e-3).
+// it in Node (the Node entry: no init call) and classifies the gallery images one by one and as
+// a batch; labels, exits and confidences must match the native runtime's `enas4d infer --json`
+// on the same files (≤ 1e-3). Also: the WebGPU fallback is explained, operating points are
+// camelCase, options are optional, wrong option and input types are errors.
 //
 //   node tests/npm/node-package.mjs TARBALL MODEL NATIVE.jsonl THRESHOLD
 import { execFileSync } from 'node:child_process';
@@ -21,27 +23,43 @@ execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', path.res
 fs.copyFileSync(path.join(here, 'png.mjs'), path.join(dir, 'png.mjs'));
 const runner = `
 import fs from 'node:fs';
-import { initSync, Model } from 'enas4d';
+import { Model } from 'enas4d';
 import { decodePng } from './png.mjs';
-const wasm = fs.readFileSync(new URL(import.meta.resolve('enas4d/enas4d_bg.wasm')));
-initSync({ module: wasm });
 const [model, nativeFile, threshold] = process.argv.slice(2);
-const m = await Model.load(fs.readFileSync(model), false);
-const info = m.info();
-const rows = fs.readFileSync(nativeFile, 'utf8').trim().split('\\n').map((l) => JSON.parse(l));
 let bad = 0;
+const fail = (what) => { bad++; console.error(what); };
+// Node has no WebGPU: asked for it, the model says why it runs on the CPU.
+const m = await Model.load(fs.readFileSync(model));
+const info = m.info();
+if (m.backend !== 'cpu' || !/WebGPU/.test(info.fallbackReason ?? '')) fail(\`no fallback reason: \${m.backend} \${info.fallbackReason}\`);
+const p0 = info.operatingPoints[0];
+if (typeof p0.avgMacs !== 'number' || !Array.isArray(p0.exitShares)) fail(\`operating points not camelCase: \${JSON.stringify(p0)}\`);
+const rows = fs.readFileSync(nativeFile, 'utf8').trim().split('\\n').map((l) => JSON.parse(l));
+const images = rows.map((n) => decodePng(fs.readFileSync(n.file)));
 const exits = new Array(info.stages).fill(0);
-for (const n of rows) {
-  const r = await m.classify(decodePng(fs.readFileSync(n.file)), { threshold: Number(threshold) });
+const same = (r, n) => r.label === n.label && r.exit === n.exit && r.macs === n.macs &&
+  r.perExit.every((e, i) => Math.abs(e.confidence - n.perExit[i].confidence) <= 1e-3);
+for (const [i, n] of rows.entries()) {
+  const r = await m.classify(images[i], { threshold: Number(threshold) });
   exits[r.exit - 1]++;
-  const same = r.label === n.label && r.exit === n.exit && r.macs === n.macs &&
-    r.perExit.every((e, i) => Math.abs(e.confidence - n.perExit[i].confidence) <= 1e-3);
-  if (!same) { bad++; console.error('mismatch', n.file, JSON.stringify(r), JSON.stringify(n)); }
+  if (!same(r, n)) fail(\`mismatch \${n.file} \${JSON.stringify(r)} \${JSON.stringify(n)}\`);
 }
-let threw = false;
-try { await m.classify({ data: new Uint8Array(5), width: 2, height: 2 }, {}); } catch (e) { threw = /bytes/.test(String(e)); }
-if (!threw) { bad++; console.error('bad input did not throw a clear error'); }
-console.log(\`node: backend \${m.backend}, \${rows.length} images, exits \${exits.join('/')}, \${bad} mismatches\`);
+// classifyBatch gives the same results in input order.
+const batch = await m.classifyBatch(images, { threshold: Number(threshold) });
+if (batch.length !== rows.length || batch.some((r, i) => !same(r, rows[i]))) fail('classifyBatch differs from classify');
+// Options are optional, and wrong types are errors, not ignored.
+await m.classify(images[0]);
+const rejects = async (what, f, pattern) => {
+  try { await f(); fail(\`\${what}: no error\`); } catch (e) { if (!pattern.test(String(e))) fail(\`\${what}: \${e}\`); }
+};
+await rejects('threshold "1"', () => m.classify(images[0], { threshold: '1' }), /threshold must be a number/);
+await rejects('budget NaN', () => m.classify(images[0], { budget: NaN }), /budget/);
+await rejects('threshold and budget', () => m.classify(images[0], { threshold: 0.5, budget: 3e6 }), /at most one/);
+await rejects('width 1.9', () => m.classify({ data: new Uint8Array(8), width: 1.9, height: 1 }), /whole number/);
+await rejects('too few bytes', () => m.classify({ data: new Uint8Array(5), width: 2, height: 2 }), /bytes/);
+await rejects('a string', () => m.classify('image.png'), /expected ImageData/);
+await rejects('a batch with a bad image', () => m.classifyBatch([images[0], {}]), /image 1/);
+console.log(\`node: backend \${m.backend} (\${info.fallbackReason}), \${rows.length} images, exits \${exits.join('/')}, \${bad} problems\`);
 process.exit(bad ? 1 : 0);
 `;
 fs.writeFileSync(path.join(dir, 'run.mjs'), runner);
