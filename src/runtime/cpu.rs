@@ -47,15 +47,20 @@ impl Pointwise<'_> {
         } else {
             product(&self.w[first * cin..], cin, rows.len(), lim, x, p_n, out);
         }
+        let act = self.act;
         for (o, yo) in rows.zip(out.chunks_exact_mut(p_n)) {
-            let (scale, shift) = (
-                f64::from(self.affine[o]),
-                f64::from(self.affine[self.out_channels + o]),
-            );
-            let r = res.map(|r| &r[o * p_n..(o + 1) * p_n]);
-            for (p, v) in yo.iter_mut().enumerate() {
-                *v = (self.act.apply(f64::from(*v) * scale + shift)
-                    + r.map_or(0.0, |r| f64::from(r[p]))) as f32;
+            let (scale, shift) = (self.affine[o], self.affine[self.out_channels + o]);
+            match res {
+                Some(r) => {
+                    for (v, &r) in yo.iter_mut().zip(&r[o * p_n..(o + 1) * p_n]) {
+                        *v = act.apply_f32(*v * scale + shift) + r;
+                    }
+                }
+                None => {
+                    for v in yo.iter_mut() {
+                        *v = act.apply_f32(*v * scale + shift);
+                    }
+                }
             }
         }
     }
@@ -85,10 +90,29 @@ fn product(w: &[f32], ld: usize, rows: usize, lim: usize, x: &[f32], p: usize, y
     }
 }
 
+/// Buffers reused by every depthwise layer of one image (each is fully overwritten before it
+/// is read, so growing them is the only zeroing).
+#[derive(Default)]
+struct Scratch {
+    kernel: Vec<f32>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    pairs: Vec<(usize, usize)>,
+}
+
+/// `v` with at least `n` elements, its first `n` as a slice.
+fn at_least(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
+}
+
 /// Depthwise conv of channels `range` with kernel `k` (same padding), then affine and
 /// activation.
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
+    scratch: &mut Scratch,
     x: &[f32],
     w: &[f32],
     affine: &[f32],
@@ -108,22 +132,28 @@ fn depthwise(
     };
     let (hw, ohw, kk, c) = (size * size, conv.out_h() * conv.out_w(), k * k, range.len());
     // The channel range channel-last: input `[hw, c]`, kernel `[k·k, c]`.
-    let mut kernel = vec![0.0; kk * c];
+    let Scratch {
+        kernel,
+        x: xc,
+        y: yc,
+        pairs,
+    } = scratch;
+    let kernel = at_least(kernel, kk * c);
     for (j, ch) in range.clone().enumerate() {
         for (t, v) in w[ch * DW_STRIDE..][..kk].iter().enumerate() {
             kernel[t * c + j] = *v;
         }
     }
-    let mut xc = vec![0.0; hw * c];
-    transpose(&x[range.start * hw..range.end * hw], c, hw, &mut xc);
-    let mut yc = vec![0.0; ohw * c];
-    conv.forward(c, &xc, &kernel, &mut Vec::new(), &mut yc);
+    let xc = at_least(xc, hw * c);
+    transpose(&x[range.start * hw..range.end * hw], c, hw, xc);
+    let yc = at_least(yc, ohw * c);
+    conv.forward(c, xc, kernel, pairs, yc);
     let ys = &mut y[range.start * ohw..range.end * ohw];
-    transpose(&yc, ohw, c, ys);
+    transpose(yc, ohw, c, ys);
     for (ch, plane) in range.zip(ys.chunks_mut(ohw)) {
-        let (scale, shift) = (f64::from(affine[ch]), f64::from(affine[c_n + ch]));
+        let (scale, shift) = (affine[ch], affine[c_n + ch]);
         for v in plane.iter_mut() {
-            *v = act.apply(f64::from(*v) * scale + shift) as f32;
+            *v = act.apply_f32(*v * scale + shift);
         }
     }
 }
@@ -207,37 +237,45 @@ impl StageWiseCpu {
     }
 
     /// Computes stage `s`'s slices of every layer and returns exit s's logits.
-    fn run_stage(&self, image: &[f32], cache: &mut Cache, s: usize) -> Vec<f32> {
+    fn run_stage(
+        &self,
+        image: &[f32],
+        cache: &mut Cache,
+        scratch: &mut Scratch,
+        s: usize,
+    ) -> Vec<f32> {
         let (p, w) = (&self.plan, &self.weights);
         let r = p.resolution;
         let s0 = p.stem_size();
-        // Stem: output channels of stage s over the whole image.
+        // Stem: output channels of stage s over the whole image, 3×3 stride 2, padding 1. Per
+        // tap the output rows and columns that read inside the image are found once, so the
+        // inner loop has no bounds checks.
         let c0 = p.stem_cuts.width() as usize;
         let stem_w = &w.stem.0;
+        // Outputs o with 0 ≤ 2·o + t − 1 < r, for tap t.
+        let valid = |t: usize| (1 - t.min(1))..((r + 1 - t) / 2 + (r + 1 - t) % 2).min(s0);
         for o in p.stem_cuts.range(s) {
-            for oy in 0..s0 {
-                for ox in 0..s0 {
-                    let mut acc = 0f64;
-                    for ci in 0..3 {
-                        for ky in 0..3 {
-                            let iy = (oy * 2 + ky) as isize - 1;
-                            if iy < 0 || iy >= r as isize {
-                                continue;
-                            }
-                            for kx in 0..3 {
-                                let ix = (ox * 2 + kx) as isize - 1;
-                                if ix < 0 || ix >= r as isize {
-                                    continue;
-                                }
-                                acc += f64::from(stem_w[((o * 3 + ci) * 3 + ky) * 3 + kx])
-                                    * f64::from(image[(ci * r + iy as usize) * r + ix as usize]);
+            let plane = &mut cache.stem[o * s0 * s0..(o + 1) * s0 * s0];
+            plane.fill(0.0);
+            for ci in 0..3 {
+                let img = &image[ci * r * r..(ci + 1) * r * r];
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let wv = stem_w[((o * 3 + ci) * 3 + ky) * 3 + kx];
+                        let cols = valid(kx);
+                        for oy in valid(ky) {
+                            let row = &img[(oy * 2 + ky - 1) * r..][..r];
+                            let out = &mut plane[oy * s0..(oy + 1) * s0];
+                            for ox in cols.clone() {
+                                out[ox] += wv * row[ox * 2 + kx - 1];
                             }
                         }
                     }
-                    let v = Activation::Hswish
-                        .apply(acc * f64::from(w.stem.1[o]) + f64::from(w.stem.1[c0 + o]));
-                    cache.stem[(o * s0 + oy) * s0 + ox] = v as f32;
                 }
+            }
+            let (scale, shift) = (w.stem.1[o], w.stem.1[c0 + o]);
+            for v in plane.iter_mut() {
+                *v = Activation::Hswish.apply_f32(*v * scale + shift);
             }
         }
         let mut input: &[f32] = &cache.stem;
@@ -268,6 +306,7 @@ impl StageWiseCpu {
                     input
                 };
                 depthwise(
+                    scratch,
                     dw_in,
                     &bw.dw.0,
                     &bw.dw.1,
@@ -402,9 +441,10 @@ impl StageWiseCpu {
         let stages = self.plan.stages;
         check_input(image, thresholds, &self.plan)?;
         let mut cache = self.new_cache();
+        let mut scratch = Scratch::default();
         let mut per_exit = Vec::with_capacity(stages);
         for s in 0..stages {
-            let logits = self.run_stage(image, &mut cache, s);
+            let logits = self.run_stage(image, &mut cache, &mut scratch, s);
             let out = exit_output(&logits);
             per_exit.push(out.clone());
             let threshold = thresholds.get(s).copied().unwrap_or(f32::NEG_INFINITY);

@@ -40,6 +40,18 @@ impl Activation {
         }
     }
 
+    /// Applies the activation in f32 (the runtime's epilogues).
+    #[inline]
+    pub fn apply_f32(self, x: f32) -> f32 {
+        let relu6 = |v: f32| v.clamp(0.0, 6.0);
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Hswish => x * relu6(x + 3.0) * (1.0 / 6.0),
+            Activation::Hsigmoid => relu6(x + 3.0) * (1.0 / 6.0),
+        }
+    }
+
     /// All activations.
     pub const ALL: [Activation; 4] = [
         Activation::None,
