@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod camel;
 #[cfg(feature = "data")]
 pub mod data;
 #[cfg(feature = "train")]

@@ -86,20 +86,24 @@ fn quiet_vulkan_loader() {
     if set {
         return;
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    let dir = std::env::temp_dir().join(format!("enas4d-runtime-{user}"));
     #[cfg(unix)]
-    let made = {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .recursive(true)
-            .create(&dir)
-    };
-    #[cfg(not(unix))]
-    let made = std::fs::create_dir_all(&dir);
-    if made.is_ok() {
-        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        // The owner of /proc/self is this process's user; fall back to $USER's name only.
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        let tag = uid.map_or_else(
+            || std::env::var("USER").unwrap_or_default(),
+            |u| u.to_string(),
+        );
+        let dir = std::env::temp_dir().join(format!("enas4d-runtime-{tag}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Use it only if it is a real folder of ours that nobody else can enter.
+        let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| {
+            m.is_dir() && uid.is_none_or(|u| m.uid() == u) && m.permissions().mode() & 0o077 == 0
+        });
+        if ours {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
     }
 }
 

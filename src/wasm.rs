@@ -8,6 +8,7 @@ use js_sys::{Function, Reflect, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::camel::camel_keys;
 use crate::format::ExportedNet;
 use crate::gpu::{GpuContext, GpuOptions};
 use crate::runtime::thresholds::ThresholdChoice;
@@ -39,35 +40,6 @@ pub async fn selftest() -> Result<JsValue, JsError> {
     to_js(&camel_keys(value))
 }
 
-/// `value` with every object key in camelCase (`max_rel_err` → `maxRelErr`): the one naming
-/// convention of the JavaScript API.
-fn camel_keys(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let mut key = String::with_capacity(k.len());
-                    let mut upper = false;
-                    for c in k.chars() {
-                        if c == '_' {
-                            upper = true;
-                        } else if upper {
-                            key.extend(c.to_uppercase());
-                            upper = false;
-                        } else {
-                            key.push(c);
-                        }
-                    }
-                    (key, camel_keys(v))
-                })
-                .collect(),
-        ),
-        Value::Array(list) => Value::Array(list.into_iter().map(camel_keys).collect()),
-        other => other,
-    }
-}
-
 /// Where a model runs.
 enum Engine {
     Cpu(StageWiseCpu),
@@ -84,16 +56,6 @@ pub struct Model {
     fallback_reason: Option<String>,
 }
 
-/// An operating point as JavaScript sees it (camelCase).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OperatingJs<'a> {
-    thresholds: &'a [f32],
-    accuracy: f64,
-    avg_macs: f64,
-    exit_shares: &'a [f64],
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct InfoJs<'a> {
@@ -103,7 +65,7 @@ struct InfoJs<'a> {
     cum_macs: &'a [u64],
     thresholds: &'a [f32],
     backend: &'a str,
-    operating_points: Vec<OperatingJs<'a>>,
+    operating_points: &'a [crate::runtime::thresholds::Operating],
     #[serde(skip_serializing_if = "Option::is_none")]
     fallback_reason: Option<&'a str>,
 }
@@ -301,29 +263,21 @@ impl Model {
     /// `{ stages, resolution, classes, cumMacs, thresholds, backend, operatingPoints,
     /// fallbackReason? }`.
     pub fn info(&self) -> Result<JsValue, JsError> {
-        to_js(&InfoJs {
+        let info = serde_json::to_value(InfoJs {
             stages: self.cum_macs.len(),
             resolution: self.net.config.resolution,
             classes: &self.net.classes,
             cum_macs: &self.cum_macs,
             thresholds: &self.net.thresholds,
             backend: &self.backend,
-            operating_points: self
-                .net
-                .operating
-                .iter()
-                .map(|p| OperatingJs {
-                    thresholds: &p.thresholds,
-                    accuracy: p.accuracy,
-                    avg_macs: p.avg_macs,
-                    exit_shares: &p.exit_shares,
-                })
-                .collect(),
+            operating_points: &self.net.operating,
             fallback_reason: self.fallback_reason.as_deref(),
         })
+        .map_err(js_err)?;
+        to_js(&camel_keys(info))
     }
 
-    /// Classifies `image` (any [`ImageInput`]: ImageData, ImageBitmap, an image, canvas,
+    /// Classifies `image` (any `ImageInput`: ImageData, ImageBitmap, an image, canvas,
     /// OffscreenCanvas or video element, or `{ data: RGBA, width, height }`, any size).
     /// `options`: `{ thresholds: [τ1, …] }`, `{ threshold: τ }` (every exit) or `{ budget:
     /// MACs }` (the model's best operating point within it), at most one; default: the model's
@@ -389,11 +343,10 @@ impl Model {
     /// The network input of one image.
     fn input(&self, image: &JsValue) -> Result<Vec<f32>, JsError> {
         let (rgba, w, h) = rgba_of(image)?;
-        if rgba.len() != w * h * 4 {
+        if w.checked_mul(h).and_then(|p| p.checked_mul(4)) != Some(rgba.len()) {
             return Err(JsError::new(&format!(
-                "classify: {} bytes for {w}×{h} RGBA (need {})",
-                rgba.len(),
-                w * h * 4
+                "classify: {} bytes for {w}×{h} RGBA (need 4 per pixel)",
+                rgba.len()
             )));
         }
         preprocess(&rgba, w, h, 4, self.net.config.resolution as usize).map_err(js_err)

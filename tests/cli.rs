@@ -1,6 +1,7 @@
-//! The command line on the shipped exported net: `inspect`, per-exit `--thresholds`, one
-//! `--device` value set for every command, the default model from outside the repository, a
-//! supernet handed to `infer`, and no Vulkan loader noise without `XDG_RUNTIME_DIR`.
+//! The command line on the shipped exported net: `inspect` (and a supernet handed to it), per-exit
+//! `--thresholds`, one `--device` value set for every command, the default model from outside
+//! the repository, no Vulkan loader noise without `XDG_RUNTIME_DIR`, `bench`, and errors that
+//! name the file and its kind.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,7 +63,11 @@ fn inspect_shows_what_the_file_holds() {
     let points = v["operatingPoints"].as_array().unwrap();
     assert!(!points.is_empty());
     for p in points {
-        let avg = p["avg_macs"].as_f64().unwrap();
+        assert!(
+            p.get("avg_macs").is_none() && p["exitShares"].is_array(),
+            "{p}"
+        );
+        let avg = p["avgMacs"].as_f64().unwrap();
         assert!(avg >= cum[0] as f64 - 1.0 && avg <= *cum.last().unwrap() as f64 + 1.0);
     }
     let text = run(Command::new(BIN).arg("inspect").arg(net()));
@@ -131,7 +136,7 @@ fn per_exit_thresholds_decide_the_exit() {
 
 #[test]
 fn every_command_takes_the_same_device_values() {
-    for cmd in ["train", "eval", "search", "export", "infer"] {
+    for cmd in ["train", "eval", "search", "export", "infer", "bench"] {
         let o = run(Command::new(BIN).args([cmd, "--device", "tpu"]));
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         let err = stderr(&o);

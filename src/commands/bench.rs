@@ -34,7 +34,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = super::parse_budget)]
     budget: Option<f64>,
     /// Inputs: the first N test images of --data, preprocessed once before timing.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     images: u64,
     /// Data the inputs come from: fashion-mnist (built in), idx:DIR, cifar:DIR,
     /// folder:DIR[:SIZE], or `random` (uniform noise in [−1, 1]).
@@ -79,7 +79,6 @@ enum Engine {
 impl Engine {
     fn run(&self, batch: &[Vec<f32>], t: &[f32]) -> enas4d::Result<Vec<Decision>> {
         match self {
-            Engine::Cpu(rt, _) if batch.len() == 1 => Ok(vec![rt.classify(&batch[0], t)?]),
             Engine::Cpu(rt, threads) => rt.classify_batch_on(batch, t, *threads),
             Engine::Gpu(g) => {
                 let mut out = Vec::with_capacity(batch.len());
@@ -138,8 +137,8 @@ pub fn run(args: BenchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         (None, None) => ThresholdChoice::Default,
     };
     let thresholds = net.thresholds_for(&choice)?;
-    if !(args.seconds.is_finite() && args.seconds > 0.0) {
-        return Err("--seconds must be a number > 0".into());
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 86_400.0) {
+        return Err("--seconds must be a number > 0 and at most a day".into());
     }
     let batch = args.batch as usize;
     let threads = (args.threads as usize).min(batch);

@@ -19,7 +19,7 @@ pub struct InspectArgs {
     json: bool,
 }
 
-/// What `inspect --json` prints.
+/// What `inspect --json` prints (every key, nested ones included, in camelCase).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Inspection<'a> {
@@ -58,7 +58,8 @@ pub fn run(args: InspectArgs) -> Result<bool, Box<dyn std::error::Error>> {
         operating_points: &net.operating,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        let value = enas4d::camel::camel_keys(serde_json::to_value(&info)?);
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(true);
     }
     let m = |v: f64| format!("{:.2}M", v / 1e6);
@@ -120,9 +121,7 @@ pub fn run(args: InspectArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let shown: Vec<usize> = if n <= SHOWN {
         (0..n).collect()
     } else {
-        let mut v: Vec<usize> = (0..SHOWN).map(|i| i * (n - 1) / (SHOWN - 1)).collect();
-        v.dedup();
-        v
+        (0..SHOWN).map(|i| i * (n - 1) / (SHOWN - 1)).collect()
     };
     for i in shown {
         let p = &net.operating[i];

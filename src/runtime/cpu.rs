@@ -249,11 +249,11 @@ impl StageWiseCpu {
         let s0 = p.stem_size();
         // Stem: output channels of stage s over the whole image, 3×3 stride 2, padding 1. Per
         // tap the output rows and columns that read inside the image are found once, so the
-        // inner loop has no bounds checks.
+        // inner loop has no padding tests.
         let c0 = p.stem_cuts.width() as usize;
         let stem_w = &w.stem.0;
         // Outputs o with 0 ≤ 2·o + t − 1 < r, for tap t.
-        let valid = |t: usize| (1 - t.min(1))..((r + 1 - t) / 2 + (r + 1 - t) % 2).min(s0);
+        let valid = |t: usize| (1 - t.min(1))..(r + 1).saturating_sub(t).div_ceil(2).min(s0);
         for o in p.stem_cuts.range(s) {
             let plane = &mut cache.stem[o * s0 * s0..(o + 1) * s0 * s0];
             plane.fill(0.0);

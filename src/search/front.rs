@@ -115,8 +115,8 @@ pub struct Front {
 impl Front {
     /// Writes the report to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::data(path, format!("cannot encode the report: {e}")))?;
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| Error::encode("the search report", e))?;
         write_atomic(path, &json)
     }
 

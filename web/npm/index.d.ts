@@ -1,5 +1,7 @@
 // The package's types: one surface for the browser, bundler and Node entries (camelCase
-// throughout). The raw wasm-bindgen layer underneath is not part of the API.
+// throughout). The raw wasm-bindgen layer underneath is not part of the API. The image types
+// are the DOM's: a Node or worker TypeScript project needs the "DOM" lib or `skipLibCheck`.
+/// <reference lib="dom" />
 
 /** What one exit said. */
 export interface ExitResult {
@@ -76,7 +78,8 @@ export type ImageInput =
 export interface SelftestRow {
   kernel: string;
   case: string;
-  maxRelErr: number;
+  /** Normwise relative error; `null` when the kernel produced NaN or ±Inf. */
+  maxRelErr: number | null;
   bound: number;
   pass: boolean;
 }

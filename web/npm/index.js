@@ -6,12 +6,19 @@ import init, * as wasm from './enas4d.js';
 let ready;
 
 /**
- * Loads and instantiates the WebAssembly module once; later calls return the same promise.
+ * Loads and instantiates the WebAssembly module once; later calls return the same promise
+ * (after a failure, the next call tries again).
  * `source`: the module's bytes, a URL, a Response or a compiled module (default: the
  * `enas4d_bg.wasm` next to this file).
  */
 export function initialize(source) {
-  ready ??= init(source === undefined ? undefined : { module_or_path: source }).then(() => undefined);
+  ready ??= init(source === undefined ? undefined : { module_or_path: source }).then(
+    () => undefined,
+    (e) => {
+      ready = undefined; // a failed load (network, wrong URL) can be tried again
+      throw e;
+    },
+  );
   return ready;
 }
 
