@@ -154,9 +154,10 @@ fn loss_with(
 /// to the larger of the tensor's largest entry and 1 % of the net's largest gradient. Over 60
 /// fresh seeds the worst error was ≤ 1.2e-5 in 58 and 2e-3 / 5.8e-3 in two (one reproduces with
 /// `ENAS4D_TEST_SEED=1796459991001275985`: S = 1, block 0's project, a few output rows and one
-/// input column off by 1–20 %); that rare discrepancy is not explained yet, and the bound is set
-/// above it so that it cannot turn the suite red while a wrong gradient (errors of order 1)
-/// still fails.
+/// input column off by 1–20 %). With the batch norm's ε raised from 1e-5 to 1e-2 the same seed
+/// gives 3.6e-6: a channel of the noisy test net that is nearly constant over the 3 images has
+/// a batch variance far below ε, and the two passes' rounding of it is amplified about 300×.
+/// The bound sits above that, and a wrong gradient (errors of order 1) still fails.
 #[test]
 fn custom_ops_match_the_composed_pass() {
     let seed = common::fresh_seed("custom_ops_match_the_composed_pass");
