@@ -47,11 +47,16 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn inspect_shows_what_the_file_holds() {
+/// `inspect --json` of the shipped net (which must succeed).
+fn inspect_json() -> serde_json::Value {
     let o = run(Command::new(BIN).args(["inspect", "--json"]).arg(net()));
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn inspect_shows_what_the_file_holds() {
+    let v = inspect_json();
     let stages = v["stages"].as_u64().unwrap() as usize;
     assert!(stages >= 1);
     let cum: Vec<u64> = serde_json::from_value(v["cumMacs"].clone()).unwrap();
@@ -96,10 +101,7 @@ fn per_exit_thresholds_decide_the_exit() {
             .args(extra)
             .arg(&img)))
     };
-    let info: serde_json::Value = serde_json::from_slice(
-        &run(Command::new(BIN).args(["inspect", "--json"]).arg(net())).stdout,
-    )
-    .unwrap();
+    let info = inspect_json();
     let stages = info["stages"].as_u64().unwrap() as usize;
     let full = infer(&["--threshold", "1"])[0].clone();
     assert_eq!(full["exit"].as_u64(), Some(stages as u64));
@@ -179,10 +181,7 @@ fn no_loader_noise_without_xdg_runtime_dir() {
 
 #[test]
 fn bench_reports_consistent_speed_and_cost() {
-    let info: serde_json::Value = serde_json::from_slice(
-        &run(Command::new(BIN).args(["inspect", "--json"]).arg(net())).stdout,
-    )
-    .unwrap();
+    let info = inspect_json();
     let cum: Vec<u64> = serde_json::from_value(info["cumMacs"].clone()).unwrap();
     for (t, macs) in [("1", *cum.last().unwrap()), ("0", cum[0])] {
         let o = run(Command::new(BIN)

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use enas4d::data::DataSource;
 use enas4d::format::ExportedNet;
-use enas4d::gpu::GpuContext;
+use enas4d::runtime::preprocess;
 use enas4d::runtime::thresholds::ThresholdChoice;
-use enas4d::runtime::{preprocess, Decision, StageWiseCpu, StageWiseGpu, GPU_MAX_BATCH};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+
+use super::engine::Engine;
 
 /// Arguments of `enas4d bench`.
 #[derive(Args)]
@@ -70,27 +71,6 @@ struct BenchResult {
     exit_shares: Vec<f64>,
 }
 
-/// The runtime under test.
-enum Engine {
-    Cpu(Box<StageWiseCpu>, usize),
-    Gpu(Box<(GpuContext, StageWiseGpu)>),
-}
-
-impl Engine {
-    fn run(&self, batch: &[Vec<f32>], t: &[f32]) -> enas4d::Result<Vec<Decision>> {
-        match self {
-            Engine::Cpu(rt, threads) => rt.classify_batch_on(batch, t, *threads),
-            Engine::Gpu(g) => {
-                let mut out = Vec::with_capacity(batch.len());
-                for part in batch.chunks(GPU_MAX_BATCH) {
-                    out.extend(pollster::block_on(g.1.classify_batch(&g.0, part, t))?);
-                }
-                Ok(out)
-            }
-        }
-    }
-}
-
 /// The inputs: test images of `data` at the net's resolution, or noise.
 fn inputs(
     data: &str,
@@ -109,18 +89,8 @@ fn inputs(
     }
     let test = DataSource::parse(data)?.load(false)?;
     let (c, h, w) = (test.channels, test.height, test.width);
-    let mut interleaved = vec![0u8; c * h * w];
     (0..count.min(test.len()))
-        .map(|i| {
-            // Channel-major in the data set, interleaved for preprocessing.
-            let img = test.image(i);
-            for ch in 0..c {
-                for p in 0..h * w {
-                    interleaved[p * c + ch] = img[ch * h * w + p];
-                }
-            }
-            Ok(preprocess(&interleaved, w, h, c, resolution)?)
-        })
+        .map(|i| Ok(preprocess(&test.interleaved(i), w, h, c, resolution)?))
         .collect()
 }
 
@@ -142,26 +112,7 @@ pub fn run(args: BenchArgs) -> Result<bool, Box<dyn std::error::Error>> {
     }
     let batch = args.batch as usize;
     let threads = (args.threads as usize).min(batch);
-    let (engine, device) = match args.device {
-        super::DeviceChoice::Cpu => (
-            Engine::Cpu(
-                Box::new(StageWiseCpu::new(
-                    &net.preset,
-                    &net.config,
-                    net.weights.clone(),
-                )?),
-                threads,
-            ),
-            "cpu".to_string(),
-        ),
-        gpu => {
-            let ctx =
-                pollster::block_on(GpuContext::new(&args.adapter.options(gpu.adapter_type())))?;
-            let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)?;
-            let name = format!("gpu ({})", ctx.adapter().name);
-            (Engine::Gpu(Box::new((ctx, rt))), name)
-        }
-    };
+    let engine = Engine::open(&net, args.device, &args.adapter, threads)?;
     let pool = inputs(
         &args.data,
         args.images as usize,
@@ -178,14 +129,14 @@ pub fn run(args: BenchArgs) -> Result<bool, Box<dyn std::error::Error>> {
                 .collect()
         })
         .collect();
-    engine.run(&batches[0], &thresholds)?;
+    engine.classify(&batches[0], &thresholds)?;
     let (mut images, mut macs) = (0usize, 0f64);
     let mut exits = vec![0usize; net.stages()];
     let budget = Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let mut b = 0;
     while start.elapsed() < budget || b < batches.len().min(2) {
-        for d in engine.run(&batches[b % batches.len()], &thresholds)? {
+        for d in engine.classify(&batches[b % batches.len()], &thresholds)? {
             images += 1;
             macs += d.macs as f64;
             exits[d.exit - 1] += 1;
@@ -195,13 +146,9 @@ pub fn run(args: BenchArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let seconds = start.elapsed().as_secs_f64();
     let r = BenchResult {
         model: model.display().to_string(),
-        device,
+        device: engine.name(),
         batch,
-        threads: if matches!(engine, Engine::Cpu(..)) {
-            threads
-        } else {
-            1
-        },
+        threads: engine.threads(),
         thresholds,
         images,
         seconds,

@@ -44,18 +44,14 @@ pub fn run(args: GalleryArgs) -> Result<bool, Box<dyn std::error::Error>> {
             })
             .collect();
         let name = format!("{i:05}-{slug}.png");
-        let px = test.image(i);
-        let plane = (w * h) as usize;
+        let px = test.interleaved(i);
         let img = if test.channels == 1 {
             image::DynamicImage::ImageLuma8(
-                image::GrayImage::from_raw(w, h, px.to_vec()).ok_or("bad image size")?,
+                image::GrayImage::from_raw(w, h, px).ok_or("bad image size")?,
             )
         } else {
-            let rgb: Vec<u8> = (0..plane)
-                .flat_map(|p| [px[p], px[plane + p], px[2 * plane + p]])
-                .collect();
             image::DynamicImage::ImageRgb8(
-                image::RgbImage::from_raw(w, h, rgb).ok_or("bad image size")?,
+                image::RgbImage::from_raw(w, h, px).ok_or("bad image size")?,
             )
         };
         let file = args.out.join(&name);

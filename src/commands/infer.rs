@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use enas4d::format::ExportedNet;
-use enas4d::gpu::GpuContext;
 use enas4d::runtime::thresholds::ThresholdChoice;
-use enas4d::runtime::{preprocess, Classification, Decision, StageWiseCpu, StageWiseGpu};
+use enas4d::runtime::{preprocess, Classification};
 use serde::Serialize;
+
+use super::engine::Engine;
 
 /// Arguments of `enas4d infer`.
 #[derive(Args)]
@@ -88,30 +89,6 @@ fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>, Box<dyn std::e
     )
 }
 
-/// The runtime of `--device`.
-enum Runtime {
-    Cpu(Box<StageWiseCpu>),
-    Gpu(Box<(GpuContext, StageWiseGpu)>),
-}
-
-impl Runtime {
-    fn classify(
-        &self,
-        inputs: &[Vec<f32>],
-        thresholds: &[f32],
-    ) -> Result<Vec<Decision>, Box<dyn std::error::Error>> {
-        Ok(match self {
-            // Every image leaves at its own exit; the images are spread over the cores.
-            Runtime::Cpu(rt) => rt.classify_batch(inputs, thresholds)?,
-            // One batch; each stage runs only on the images still inside.
-            Runtime::Gpu(gpu) => {
-                let (ctx, rt) = gpu.as_ref();
-                pollster::block_on(rt.classify_batch(ctx, inputs, thresholds))?
-            }
-        })
-    }
-}
-
 /// Runs `enas4d infer`: images are decoded and classified in chunks of [`CHUNK`], each
 /// chunk's results printed in input order as soon as it is done; an image that cannot be
 /// read is reported in its place (`{"file", "error"}` with `--json`) and the others go on.
@@ -129,19 +106,10 @@ pub fn run(args: InferArgs) -> Result<bool, Box<dyn std::error::Error>> {
         .copied()
         .unwrap_or(0);
     let resolution = net.config.resolution as usize;
-    let runtime = match args.device {
-        super::DeviceChoice::Cpu => Runtime::Cpu(Box::new(StageWiseCpu::new(
-            &net.preset,
-            &net.config,
-            net.weights.clone(),
-        )?)),
-        gpu => {
-            let options = args.adapter.options(gpu.adapter_type());
-            let ctx = pollster::block_on(GpuContext::new(&options))?;
-            let rt = StageWiseGpu::new(&ctx, &net.preset, &net.config, &net.weights)?;
-            Runtime::Gpu(Box::new((ctx, rt)))
-        }
-    };
+    // Every image leaves at its own exit: spread over the cores on the CPU, each stage on the
+    // images still inside on the GPU.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let runtime = Engine::open(&net, args.device, &args.adapter, cores)?;
     let mut failed = 0usize;
     for chunk in args.images.chunks(CHUNK) {
         let mut inputs = Vec::with_capacity(chunk.len());

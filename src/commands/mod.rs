@@ -3,6 +3,7 @@
 pub mod bench;
 #[cfg(feature = "train")]
 pub mod curve;
+mod engine;
 #[cfg(feature = "train")]
 pub mod eval;
 #[cfg(feature = "train")]

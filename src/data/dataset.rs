@@ -82,6 +82,16 @@ impl Dataset {
         &self.pixels[i * self.image_len()..][..self.image_len()]
     }
 
+    /// Pixels of image `i` interleaved (`height × width × channels`), as image files and
+    /// [`crate::runtime::preprocess`] take them.
+    pub fn interleaved(&self, i: usize) -> Vec<u8> {
+        let (c, plane) = (self.channels, self.height * self.width);
+        let img = self.image(i);
+        (0..plane)
+            .flat_map(|p| (0..c).map(move |ch| img[ch * plane + p]))
+            .collect()
+    }
+
     /// The images at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         let mut pixels = Vec::with_capacity(indices.len() * self.image_len());

@@ -347,28 +347,14 @@ fn dw_grad_params(x: [usize; 4], out: [usize; 2], stride: usize, k: usize) -> Dw
     }
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            WeightGradParams,
-            include_str!("../../shaders/gemm_weight_grad.wgsl"),
-            "Params",
-            [rows, depth, cols, batch, stages, pad, out_cuts, in_cuts]
-        );
-        for source in [
-            include_str!("../../shaders/dwconv_input_grad.wgsl"),
-            include_str!("../../shaders/dwconv_weight_grad.wgsl"),
-        ] {
-            crate::ops::assert_mirrors_wgsl!(
-                DwGradParams,
-                source,
-                "Params",
-                [batch, channels, height, width, out_height, out_width, stride, k]
-            );
-        }
-    }
+crate::ops::wgsl_mirror_tests! {
+    weight_grad_params_mirror_the_wgsl: WeightGradParams =
+        include_str!("../../shaders/gemm_weight_grad.wgsl"),
+        [rows, depth, cols, batch, stages, pad, out_cuts, in_cuts];
+    dw_input_grad_params_mirror_the_wgsl: DwGradParams =
+        include_str!("../../shaders/dwconv_input_grad.wgsl"),
+        [batch, channels, height, width, out_height, out_width, stride, k];
+    dw_weight_grad_params_mirror_the_wgsl: DwGradParams =
+        include_str!("../../shaders/dwconv_weight_grad.wgsl"),
+        [batch, channels, height, width, out_height, out_width, stride, k];
 }

@@ -209,31 +209,8 @@ pub fn encode_conv(
     Ok(())
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::StemConv.source(),
-            "Params",
-            [
-                batch,
-                in_channels,
-                height,
-                width,
-                out_channels,
-                out_height,
-                out_width,
-                kernel,
-                stride,
-                act,
-                o_offset,
-                o_total
-            ]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::StemConv.source(),
+        [batch, in_channels, height, width, out_channels, out_height, out_width, kernel, stride,
+         act, o_offset, o_total];
 }

@@ -268,35 +268,8 @@ pub(crate) fn dwconv_params(spec: &DwConvSpec) -> Result<Params> {
     })
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::DwConv.source(),
-            "Params",
-            [
-                batch,
-                channels,
-                height,
-                width,
-                out_height,
-                out_width,
-                stride,
-                stages,
-                act,
-                w_stride,
-                active_mask,
-                c_offset,
-                c_total,
-                pad,
-                cuts,
-                kernels
-            ]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::DwConv.source(),
+        [batch, channels, height, width, out_height, out_width, stride, stages, act, w_stride,
+         active_mask, c_offset, c_total, pad, cuts, kernels];
 }

@@ -341,37 +341,8 @@ pub(crate) fn gemm_launch(
     Ok((kernel, groups, params))
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::Gemm.source(),
-            "Params",
-            [
-                rows,
-                depth,
-                cols,
-                stages,
-                act,
-                has_res,
-                active_mask,
-                pass_through,
-                x_sk,
-                x_sp,
-                x_sb,
-                y_so,
-                y_sp,
-                y_sb,
-                y_off,
-                pad,
-                out_cuts,
-                in_cuts
-            ]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::Gemm.source(),
+        [rows, depth, cols, stages, act, has_res, active_mask, pass_through, x_sk, x_sp, x_sb,
+         y_so, y_sp, y_sb, y_off, pad, out_cuts, in_cuts];
 }

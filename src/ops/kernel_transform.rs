@@ -138,18 +138,7 @@ pub fn encode_kernel_transform(
     Ok(())
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::KernelTransform.source(),
-            "Params",
-            [channels, k_in, k_out, src_stride, dst_stride, pad]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::KernelTransform.source(),
+        [channels, k_in, k_out, src_stride, dst_stride, pad];
 }

@@ -145,29 +145,49 @@ pub(crate) fn wgsl_layout(source: &str, name: &str) -> (Vec<(String, usize)>, us
     }
 }
 
-/// Asserts that a `#[repr(C)]` Rust parameter block mirrors a WGSL struct: the same size, and
-/// every member that is not padding (`pad…`) at the same byte offset under the same name, in
-/// both directions.
+/// Asserts that a `#[repr(C)]` Rust parameter block of `size` bytes with fields `rust` (name,
+/// byte offset) mirrors the WGSL struct `Params` of `source`: the same size, and every member
+/// that is not padding (`pad…`) at the same byte offset under the same name, in both directions.
 #[cfg(test)]
-macro_rules! assert_mirrors_wgsl {
-    ($ty:ty, $source:expr, $name:literal, [$($field:ident),* $(,)?]) => {{
-        let (members, span) = crate::ops::wgsl_layout(&$source, $name);
-        let rust: Vec<(&str, usize)> =
-            vec![$((stringify!($field), std::mem::offset_of!($ty, $field))),*];
-        assert_eq!(std::mem::size_of::<$ty>(), span, "{}: size", $name);
-        let real = |n: &str| !n.starts_with("pad");
-        for (field, offset) in rust.iter().filter(|(n, _)| real(n)) {
-            let wgsl = members.iter().find(|(n, _)| n == field);
-            assert_eq!(wgsl.map(|w| w.1), Some(*offset), "{}.{field}: WGSL {wgsl:?}", $name);
-        }
-        for (member, _) in members.iter().filter(|(n, _)| real(n)) {
-            assert!(
-                rust.iter().any(|(n, _)| n == member),
-                "{}.{member} has no Rust mirror",
-                $name
-            );
-        }
-    }};
+pub(crate) fn assert_mirrors_wgsl(source: &str, size: usize, rust: &[(&str, usize)]) {
+    let (members, span) = wgsl_layout(source, "Params");
+    assert_eq!(size, span, "Params: size");
+    let real = |n: &str| !n.starts_with("pad");
+    for (field, offset) in rust.iter().filter(|(n, _)| real(n)) {
+        let wgsl = members.iter().find(|(n, _)| n == field);
+        assert_eq!(
+            wgsl.map(|w| w.1),
+            Some(*offset),
+            "Params.{field}: WGSL {wgsl:?}"
+        );
+    }
+    for (member, _) in members.iter().filter(|(n, _)| real(n)) {
+        assert!(
+            rust.iter().any(|(n, _)| n == member),
+            "Params.{member} has no Rust mirror"
+        );
+    }
 }
-#[cfg(test)]
-pub(crate) use assert_mirrors_wgsl;
+
+/// A test module checking Rust parameter blocks against the WGSL `Params` struct of their
+/// shader ([`assert_mirrors_wgsl`]): `test_name: RustType = wgsl_source, [fields…];` per block.
+macro_rules! wgsl_mirror_tests {
+    ($($test:ident: $ty:ty = $source:expr, [$($field:ident),* $(,)?];)+) => {
+        #[cfg(test)]
+        mod layout_tests {
+            use super::*;
+
+            $(
+                #[test]
+                fn $test() {
+                    crate::ops::assert_mirrors_wgsl(
+                        &$source,
+                        std::mem::size_of::<$ty>(),
+                        &[$((stringify!($field), std::mem::offset_of!($ty, $field))),*],
+                    );
+                }
+            )+
+        }
+    };
+}
+pub(crate) use wgsl_mirror_tests;

@@ -67,18 +67,7 @@ pub fn encode_pool(
     Ok(())
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::Pool.source(),
-            "Params",
-            [len, size, offset, total, rows, pad]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::Pool.source(),
+        [len, size, offset, total, rows, pad];
 }

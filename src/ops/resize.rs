@@ -136,18 +136,7 @@ pub fn encode_resize(
     Ok(())
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::Resize.source(),
-            "Params",
-            [planes, in_height, in_width, out_height, out_width, pad]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::Resize.source(),
+        [planes, in_height, in_width, out_height, out_width, pad];
 }

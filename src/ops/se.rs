@@ -238,18 +238,7 @@ pub fn encode_se(
     encode_se_scale(ctx, encoder, Planes::all(rows), spec.size, x, &gate, y)
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            ScaleParams,
-            Kernel::SeScale.source(),
-            "Params",
-            [count, size, offset, total, len, pad]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: ScaleParams = crate::gpu::Kernel::SeScale.source(),
+        [count, size, offset, total, len, pad];
 }

@@ -97,18 +97,7 @@ pub fn encode_softmax(
     Ok(())
 }
 
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-    use crate::gpu::Kernel;
-
-    #[test]
-    fn params_mirror_the_wgsl() {
-        crate::ops::assert_mirrors_wgsl!(
-            Params,
-            Kernel::Softmax.source(),
-            "Params",
-            [rows, classes, pad]
-        );
-    }
+crate::ops::wgsl_mirror_tests! {
+    params_mirror_the_wgsl: Params = crate::gpu::Kernel::Softmax.source(),
+        [rows, classes, pad];
 }
