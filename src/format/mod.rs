@@ -20,10 +20,8 @@ use safetensors::SafeTensors;
 
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
-use crate::ops::mbconv::{MbConvWeights, DW_STRIDE};
-use crate::ops::se::SeWeights;
 use crate::runtime::thresholds::{Operating, ThresholdChoice};
-use crate::space::{Plan, Preset, StageCuts, SubnetConfig};
+use crate::space::{Piece, Plan, Preset, SubnetConfig};
 
 /// The format's name in the metadata.
 pub const FORMAT_NAME: &str = "enas4d";
@@ -53,39 +51,6 @@ type Entry = (String, Vec<usize>, Vec<f32>);
 
 fn format_err(msg: impl Into<String>) -> Error {
     Error::Format(msg.into())
-}
-
-/// Writes the lower-triangular stage blocks of a 1×1 / linear layer, BN folded.
-fn put_pointwise(
-    out: &mut Vec<Entry>,
-    name: &str,
-    (w, affine): (&[f32], &[f32]),
-    rows: &StageCuts,
-    cols: &StageCuts,
-    active: &[bool],
-    bias: bool,
-) {
-    let (o_n, i_n) = (rows.width() as usize, cols.width() as usize);
-    for s in (0..rows.stages()).filter(|&s| active[s]) {
-        let lim = cols.end(s) as usize;
-        let range = rows.range(s);
-        let mut weight = Vec::with_capacity(range.len() * lim);
-        for o in range.clone() {
-            weight.extend(w[o * i_n..][..lim].iter().map(|v| v * affine[o]));
-        }
-        out.push((
-            format!("{name}.s{}.weight", s + 1),
-            vec![range.len(), lim],
-            weight,
-        ));
-        if bias {
-            out.push((
-                format!("{name}.s{}.bias", s + 1),
-                vec![range.len()],
-                range.map(|o| affine[o_n + o]).collect(),
-            ));
-        }
-    }
 }
 
 /// Reads one f32 tensor of exactly `shape`, finite.
@@ -118,50 +83,6 @@ fn get(st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
     Ok(values)
 }
 
-/// Reads a 1×1 / linear layer's stage blocks back into a dense `[rows, cols]` weight (zeros
-/// where nothing is stored) and an affine `[1…, bias…]`.
-fn get_pointwise(
-    st: &SafeTensors,
-    name: &str,
-    rows: &StageCuts,
-    cols: &StageCuts,
-    active: &[bool],
-    bias: bool,
-    count: &mut usize,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (o_n, i_n) = (rows.width() as usize, cols.width() as usize);
-    let mut blocks = Vec::new();
-    for s in (0..rows.stages()).filter(|&s| active[s]) {
-        let lim = cols.end(s) as usize;
-        let range = rows.range(s);
-        let w = get(
-            st,
-            &format!("{name}.s{}.weight", s + 1),
-            &[range.len(), lim],
-        )?;
-        let b = if bias {
-            Some(get(st, &format!("{name}.s{}.bias", s + 1), &[range.len()])?)
-        } else {
-            None
-        };
-        *count += 1 + usize::from(bias);
-        blocks.push((s, w, b));
-    }
-    let mut w = vec![0f32; o_n * i_n];
-    let mut affine = vec![1f32; o_n];
-    affine.extend(vec![0f32; o_n]);
-    for (s, bw, bb) in blocks {
-        let lim = cols.end(s) as usize;
-        for (r, o) in rows.range(s).enumerate() {
-            w[o * i_n..][..lim].copy_from_slice(&bw[r * lim..][..lim]);
-            if let Some(bb) = &bb {
-                affine[o_n + o] = bb[r];
-            }
-        }
-    }
-    Ok((w, affine))
-}
-
 impl ExportedNet {
     /// Serialises the net.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -175,133 +96,23 @@ impl ExportedNet {
                 format!("{} names for {} classes", self.classes.len(), plan.classes),
             ));
         }
-        let w = &self.weights;
-        let (fm_w, fm_a) = &w.feature_mix;
-        let m = plan.mix_cuts.width() as usize;
-        if fm_a[..m].iter().any(|&v| v != 1.0) || fm_a[m..].iter().any(|&v| v != 0.0) {
-            return Err(Error::config(
-                "feature_mix",
-                "has no BN and no bias: its affine must be the identity",
-            ));
-        }
-        let all = vec![true; plan.stages];
         let mut t: Vec<Entry> = Vec::new();
-        // Stem: 3 × 3 × 3 per output row; the image belongs to every stage.
-        let c0 = plan.stem_cuts.width() as usize;
-        for s in 0..plan.stages {
-            let range = plan.stem_cuts.range(s);
-            let weight = range
-                .clone()
-                .flat_map(|o| {
-                    w.stem.0[o * 27..][..27]
-                        .iter()
-                        .map(move |v| v * w.stem.1[o])
-                })
-                .collect();
-            t.push((
-                format!("stem.s{}.weight", s + 1),
-                vec![range.len(), 3, 3, 3],
-                weight,
-            ));
-            t.push((
-                format!("stem.s{}.bias", s + 1),
-                vec![range.len()],
-                range.map(|o| w.stem.1[c0 + o]).collect(),
-            ));
-        }
-        for (i, (b, bw)) in plan.blocks.iter().zip(&w.blocks).enumerate() {
-            let name = format!("blocks.{i}");
-            let mid = b.mid_cuts.width() as usize;
-            if let Some((ew, ea)) = &bw.expand {
-                put_pointwise(
-                    &mut t,
-                    &format!("{name}.expand"),
-                    (ew, ea),
-                    &b.mid_cuts,
-                    &b.in_cuts,
-                    &b.active,
-                    true,
-                );
-            }
-            for s in (0..plan.stages).filter(|&s| b.active[s]) {
-                let k = b.kernels[s];
-                let range = b.mid_cuts.range(s);
-                let (dw, da) = &bw.dw;
-                let weight = range
-                    .clone()
-                    .flat_map(|c| dw[c * DW_STRIDE..][..k * k].iter().map(move |v| v * da[c]))
-                    .collect();
-                t.push((
-                    format!("{name}.dw.s{}.weight", s + 1),
-                    vec![range.len(), k, k],
-                    weight,
-                ));
-                t.push((
-                    format!("{name}.dw.s{}.bias", s + 1),
-                    vec![range.len()],
-                    range.map(|c| da[mid + c]).collect(),
+        for (layer, (w, a)) in plan.layers().iter().zip(self.weights.params()) {
+            let n = layer.out_channels();
+            if !layer.bias && (a[..n].iter().any(|&v| v != 1.0) || a[n..].iter().any(|&v| v != 0.0))
+            {
+                return Err(Error::config(
+                    layer.name.clone(),
+                    "has no BN and no bias: its affine must be the identity",
                 ));
             }
-            if let (Some(se), Some(red)) = (&bw.se, &b.se_cuts) {
-                put_pointwise(
-                    &mut t,
-                    &format!("{name}.se_reduce"),
-                    (&se.reduce_w, &se.reduce_affine),
-                    red,
-                    &b.mid_cuts,
-                    &b.active,
-                    true,
-                );
-                put_pointwise(
-                    &mut t,
-                    &format!("{name}.se_expand"),
-                    (&se.expand_w, &se.expand_affine),
-                    &b.mid_cuts,
-                    red,
-                    &b.active,
-                    true,
-                );
+            for s in layer.stored_stages() {
+                let piece = layer.cut(s, w, a);
+                t.push((piece.name, piece.shape, piece.weight));
+                if let Some(bias) = piece.bias {
+                    t.push((layer.bias_name(s), vec![bias.len()], bias));
+                }
             }
-            put_pointwise(
-                &mut t,
-                &format!("{name}.project"),
-                (&bw.project.0, &bw.project.1),
-                &b.out_cuts,
-                &b.mid_cuts,
-                &b.active,
-                true,
-            );
-        }
-        put_pointwise(
-            &mut t,
-            "final_expand",
-            (&w.final_expand.0, &w.final_expand.1),
-            &plan.final_cuts,
-            plan.last_cuts(),
-            &all,
-            true,
-        );
-        put_pointwise(
-            &mut t,
-            "feature_mix",
-            (fm_w, fm_a),
-            &plan.mix_cuts,
-            &plan.final_cuts,
-            &all,
-            false,
-        );
-        for (s, (cw, cb)) in w.classifiers.iter().enumerate() {
-            let c = plan.mix_cuts.end(s) as usize;
-            let k = plan.classes;
-            let weight = (0..k)
-                .flat_map(|o| cw[o * c..][..c].iter().map(move |v| v * cb[o]))
-                .collect();
-            t.push((format!("classifier.s{}.weight", s + 1), vec![k, c], weight));
-            t.push((
-                format!("classifier.s{}.bias", s + 1),
-                vec![k],
-                cb[k..].to_vec(),
-            ));
         }
         let metadata = HashMap::from([
             ("format".to_string(), FORMAT_NAME.to_string()),
@@ -395,130 +206,29 @@ impl ExportedNet {
                 plan.classes
             )));
         }
-        let all = vec![true; plan.stages];
         let mut count = 0usize;
-        let c0 = plan.stem_cuts.width() as usize;
-        let mut stem_w = vec![0f32; c0 * 27];
-        let mut stem_a = vec![1f32; c0];
-        stem_a.extend(vec![0f32; c0]);
-        for s in 0..plan.stages {
-            let range = plan.stem_cuts.range(s);
-            let w = get(
-                &st,
-                &format!("stem.s{}.weight", s + 1),
-                &[range.len(), 3, 3, 3],
-            )?;
-            let b = get(&st, &format!("stem.s{}.bias", s + 1), &[range.len()])?;
-            count += 2;
-            stem_w[range.start * 27..range.end * 27].copy_from_slice(&w);
-            stem_a[c0 + range.start..c0 + range.end].copy_from_slice(&b);
-        }
-        let mut blocks = Vec::with_capacity(plan.blocks.len());
-        for (i, b) in plan.blocks.iter().enumerate() {
-            let name = format!("blocks.{i}");
-            let mid = b.mid_cuts.width() as usize;
-            let expand = if b.expand {
-                Some(get_pointwise(
-                    &st,
-                    &format!("{name}.expand"),
-                    &b.mid_cuts,
-                    &b.in_cuts,
-                    &b.active,
-                    true,
-                    &mut count,
-                )?)
-            } else {
-                None
-            };
-            let mut dw = vec![0f32; mid * DW_STRIDE];
-            let mut da = vec![1f32; mid];
-            da.extend(vec![0f32; mid]);
-            for s in (0..plan.stages).filter(|&s| b.active[s]) {
-                let k = b.kernels[s];
-                let range = b.mid_cuts.range(s);
-                let w = get(
-                    &st,
-                    &format!("{name}.dw.s{}.weight", s + 1),
-                    &[range.len(), k, k],
-                )?;
-                let bias = get(&st, &format!("{name}.dw.s{}.bias", s + 1), &[range.len()])?;
-                count += 2;
-                for (r, c) in range.clone().enumerate() {
-                    dw[c * DW_STRIDE..][..k * k].copy_from_slice(&w[r * k * k..][..k * k]);
-                }
-                da[mid + range.start..mid + range.end].copy_from_slice(&bias);
+        let mut params = Vec::with_capacity(plan.layers().len());
+        for layer in plan.layers() {
+            let (mut w, mut a) = layer.empty();
+            for s in layer.stored_stages() {
+                let shape = layer.stage_shape(s);
+                let weight = get(&st, &layer.weight_name(s), &shape)?;
+                let bias = if layer.bias {
+                    count += 1;
+                    Some(get(&st, &layer.bias_name(s), &shape[..1])?)
+                } else {
+                    None
+                };
+                count += 1;
+                let piece = Piece {
+                    name: layer.weight_name(s),
+                    shape,
+                    weight,
+                    bias,
+                };
+                layer.paste(s, &piece, &mut w, &mut a);
             }
-            let se = match &b.se_cuts {
-                Some(red) => {
-                    let (reduce_w, reduce_affine) = get_pointwise(
-                        &st,
-                        &format!("{name}.se_reduce"),
-                        red,
-                        &b.mid_cuts,
-                        &b.active,
-                        true,
-                        &mut count,
-                    )?;
-                    let (expand_w, expand_affine) = get_pointwise(
-                        &st,
-                        &format!("{name}.se_expand"),
-                        &b.mid_cuts,
-                        red,
-                        &b.active,
-                        true,
-                        &mut count,
-                    )?;
-                    Some(SeWeights {
-                        reduce_w,
-                        reduce_affine,
-                        expand_w,
-                        expand_affine,
-                    })
-                }
-                None => None,
-            };
-            let project = get_pointwise(
-                &st,
-                &format!("{name}.project"),
-                &b.out_cuts,
-                &b.mid_cuts,
-                &b.active,
-                true,
-                &mut count,
-            )?;
-            blocks.push(MbConvWeights {
-                expand,
-                dw: (dw, da),
-                se,
-                project,
-            });
-        }
-        let final_expand = get_pointwise(
-            &st,
-            "final_expand",
-            &plan.final_cuts,
-            plan.last_cuts(),
-            &all,
-            true,
-            &mut count,
-        )?;
-        let feature_mix = get_pointwise(
-            &st,
-            "feature_mix",
-            &plan.mix_cuts,
-            &plan.final_cuts,
-            &all,
-            false,
-            &mut count,
-        )?;
-        let mut classifiers = Vec::with_capacity(plan.stages);
-        for s in 0..plan.stages {
-            let (k, c) = (plan.classes, plan.mix_cuts.end(s) as usize);
-            let w = get(&st, &format!("classifier.s{}.weight", s + 1), &[k, c])?;
-            let mut affine = vec![1f32; k];
-            affine.extend(get(&st, &format!("classifier.s{}.bias", s + 1), &[k])?);
-            count += 2;
-            classifiers.push((w, affine));
+            params.push((w, a));
         }
         if st.len() != count {
             return Err(format_err(format!(
@@ -526,13 +236,7 @@ impl ExportedNet {
                 st.len()
             )));
         }
-        let weights = NetWeights {
-            stem: (stem_w, stem_a),
-            blocks,
-            final_expand,
-            feature_mix,
-            classifiers,
-        };
+        let weights = NetWeights::from_params(&plan, params)?;
         Ok(ExportedNet {
             preset,
             config,

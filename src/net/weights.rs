@@ -5,9 +5,9 @@ use rand::Rng;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::ops::mbconv::{MbConvSpec, MbConvWeights, DW_STRIDE};
+use crate::ops::mbconv::MbConvWeights;
 use crate::ops::se::SeWeights;
-use crate::space::Plan;
+use crate::space::{Layer, LayerKind, Plan};
 
 /// Weights of a subnet: host vectors (`Vec<f32>`) or GPU buffers. Affines are folded BN
 /// `[scale(C), shift(C)]`; a bias is scale 1.
@@ -32,117 +32,117 @@ fn uniform(rng: &mut SmallRng, n: usize, fan_in: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-a..a)).collect()
 }
 
-fn affine(rng: &mut SmallRng, c: usize) -> Vec<f32> {
-    let mut a: Vec<f32> = (0..c).map(|_| rng.random_range(0.5f32..1.0)).collect();
-    a.extend((0..c).map(|_| rng.random_range(-0.2f32..0.2)));
+/// A random affine for `layer`: BN-like for a BN layer, scale 1 and a small bias for a
+/// classifier, the identity for the feature mix.
+fn affine(rng: &mut SmallRng, layer: &Layer) -> Vec<f32> {
+    let c = layer.out_channels();
+    let (scale, shift) = match (&layer.kind, layer.bias) {
+        (_, false) => (1.0..=1.0, 0.0..=0.0),
+        (LayerKind::Classifier { .. }, true) => (1.0..=1.0, -0.1..=0.1),
+        _ => (0.5..=1.0, -0.2..=0.2),
+    };
+    let mut a: Vec<f32> = (0..c).map(|_| rng.random_range(scale.clone())).collect();
+    a.extend((0..c).map(|_| rng.random_range(shift.clone())));
     a
 }
 
-fn check(what: &'static str, v: &[f32], expected: usize) -> Result<()> {
-    if v.len() != expected {
-        return Err(Error::Shape {
-            op: "net weights",
-            what,
-            expected,
-            got: v.len(),
-        });
+impl<T> NetWeights<T> {
+    /// Every layer's (weight, affine), in the order of [`Plan::layers`].
+    pub fn params(&self) -> Vec<(&T, &T)> {
+        fn pair<T>((w, a): &(T, T)) -> (&T, &T) {
+            (w, a)
+        }
+        let mut all = vec![pair(&self.stem)];
+        for b in &self.blocks {
+            all.extend(b.expand.as_ref().map(pair));
+            all.push(pair(&b.dw));
+            if let Some(se) = &b.se {
+                all.extend([
+                    (&se.reduce_w, &se.reduce_affine),
+                    (&se.expand_w, &se.expand_affine),
+                ]);
+            }
+            all.push(pair(&b.project));
+        }
+        all.extend([pair(&self.final_expand), pair(&self.feature_mix)]);
+        all.extend(self.classifiers.iter().map(pair));
+        all
     }
-    Ok(())
+
+    /// Weights from every layer's (weight, affine) in the order of [`Plan::layers`] (the
+    /// inverse of [`NetWeights::params`]).
+    pub fn from_params(plan: &Plan, params: Vec<(T, T)>) -> Result<Self> {
+        let expected = plan.layers().len();
+        if params.len() != expected {
+            return Err(Error::Shape {
+                op: "net weights",
+                what: "layers",
+                expected,
+                got: params.len(),
+            });
+        }
+        let mut it = params.into_iter();
+        let mut next = || {
+            it.next()
+                .ok_or_else(|| Error::config("weights", "too few layers"))
+        };
+        let stem = next()?;
+        let mut blocks = Vec::with_capacity(plan.blocks.len());
+        for b in &plan.blocks {
+            let expand = if b.expand { Some(next()?) } else { None };
+            let dw = next()?;
+            let se = match b.se_cuts {
+                Some(_) => {
+                    let (reduce_w, reduce_affine) = next()?;
+                    let (expand_w, expand_affine) = next()?;
+                    Some(SeWeights {
+                        reduce_w,
+                        reduce_affine,
+                        expand_w,
+                        expand_affine,
+                    })
+                }
+                None => None,
+            };
+            blocks.push(MbConvWeights {
+                expand,
+                dw,
+                se,
+                project: next()?,
+            });
+        }
+        let final_expand = next()?;
+        let feature_mix = next()?;
+        let classifiers = (0..plan.stages).map(|_| next()).collect::<Result<_>>()?;
+        Ok(NetWeights {
+            stem,
+            blocks,
+            final_expand,
+            feature_mix,
+            classifiers,
+        })
+    }
 }
 
 impl NetWeights<Vec<f32>> {
     /// Random weights of the right shapes for `plan` (for tests and benchmarks).
     pub fn random(plan: &Plan, rng: &mut SmallRng) -> Self {
-        let c0 = plan.stem_cuts.width() as usize;
-        let blocks = plan
-            .blocks
+        let params = plan
+            .layers()
             .iter()
-            .map(|b| {
-                let spec = MbConvSpec::from_plan(b, 1);
-                let (cin, mid, cout) = (
-                    b.in_cuts.width() as usize,
-                    spec.mid(),
-                    b.out_cuts.width() as usize,
-                );
-                MbConvWeights {
-                    expand: b
-                        .expand
-                        .then(|| (uniform(rng, mid * cin, cin), affine(rng, mid))),
-                    dw: (uniform(rng, mid * DW_STRIDE, 25), affine(rng, mid)),
-                    se: b.se_cuts.as_ref().map(|cuts| {
-                        let r = cuts.width() as usize;
-                        SeWeights {
-                            reduce_w: uniform(rng, r * mid, mid),
-                            reduce_affine: affine(rng, r),
-                            expand_w: uniform(rng, mid * r, r),
-                            expand_affine: affine(rng, mid),
-                        }
-                    }),
-                    project: (uniform(rng, cout * mid, mid), affine(rng, cout)),
-                }
-            })
+            .map(|l| (uniform(rng, l.weight_len(), l.fan_in()), affine(rng, l)))
             .collect();
-        let last = plan.last_cuts().width() as usize;
-        let (f, m) = (
-            plan.final_cuts.width() as usize,
-            plan.mix_cuts.width() as usize,
-        );
-        let mut unit_affine = vec![1.0; m];
-        unit_affine.extend(vec![0.0; m]);
-        let classifiers = (0..plan.stages)
-            .map(|s| {
-                let c = plan.mix_cuts.end(s) as usize;
-                let mut bias = vec![1.0; plan.classes];
-                bias.extend((0..plan.classes).map(|_| rng.random_range(-0.1f32..0.1)));
-                (uniform(rng, plan.classes * c, c), bias)
-            })
-            .collect();
-        NetWeights {
-            stem: (uniform(rng, c0 * 27, 27), affine(rng, c0)),
-            blocks,
-            final_expand: (uniform(rng, f * last, last), affine(rng, f)),
-            feature_mix: (uniform(rng, m * f, f), unit_affine),
-            classifiers,
-        }
-    }
-
-    /// Every tensor, in a fixed order.
-    fn tensors(&self) -> Vec<&Vec<f32>> {
-        let mut all = vec![&self.stem.0, &self.stem.1];
-        for b in &self.blocks {
-            if let Some((w, a)) = &b.expand {
-                all.extend([w, a]);
-            }
-            all.extend([&b.dw.0, &b.dw.1]);
-            if let Some(se) = &b.se {
-                all.extend([
-                    &se.reduce_w,
-                    &se.reduce_affine,
-                    &se.expand_w,
-                    &se.expand_affine,
-                ]);
-            }
-            all.extend([&b.project.0, &b.project.1]);
-        }
-        all.extend([
-            &self.final_expand.0,
-            &self.final_expand.1,
-            &self.feature_mix.0,
-            &self.feature_mix.1,
-        ]);
-        for (w, b) in &self.classifiers {
-            all.extend([w, b]);
-        }
-        all
+        // One pair per layer by construction.
+        Self::from_params(plan, params).expect("one (weight, affine) per layer")
     }
 
     /// Fails when any weight is NaN or infinite (a loaded model must be finite; the causality
     /// tests poison weights on purpose and skip this).
     pub fn check_finite(&self) -> Result<()> {
         if self
-            .tensors()
+            .params()
             .iter()
-            .any(|t| t.iter().any(|v| !v.is_finite()))
+            .any(|(w, a)| w.iter().chain(a.iter()).any(|v| !v.is_finite()))
         {
             return Err(Error::config("weights", "hold a NaN or infinite value"));
         }
@@ -151,82 +151,40 @@ impl NetWeights<Vec<f32>> {
 
     /// Checks every tensor's size against `plan`.
     pub fn check(&self, plan: &Plan) -> Result<()> {
-        let c0 = plan.stem_cuts.width() as usize;
-        check("stem", &self.stem.0, c0 * 27)?;
-        check("stem affine", &self.stem.1, 2 * c0)?;
+        let params = self.params();
+        let layers = plan.layers();
+        // A block or classifier too many or too few shows as a count mismatch; a block with an
+        // expand or SE the plan lacks (or the reverse) as a size mismatch further on.
+        let shape = |what, expected, got| Error::Shape {
+            op: "net weights",
+            what,
+            expected,
+            got,
+        };
         if self.blocks.len() != plan.blocks.len() {
-            return Err(Error::Shape {
-                op: "net weights",
-                what: "blocks",
-                expected: plan.blocks.len(),
-                got: self.blocks.len(),
-            });
+            return Err(shape("blocks", plan.blocks.len(), self.blocks.len()));
+        }
+        if self.classifiers.len() != plan.stages {
+            return Err(shape("classifiers", plan.stages, self.classifiers.len()));
         }
         for (b, w) in plan.blocks.iter().zip(&self.blocks) {
-            let spec = MbConvSpec::from_plan(b, 1);
-            let (cin, mid, cout) = (
-                b.in_cuts.width() as usize,
-                spec.mid(),
-                b.out_cuts.width() as usize,
-            );
-            match (&w.expand, b.expand) {
-                (Some((ew, ea)), true) => {
-                    check("expand", ew, mid * cin)?;
-                    check("expand affine", ea, 2 * mid)?;
-                }
-                (None, false) => {}
-                _ => {
-                    return Err(Error::config(
-                        "blocks.expand",
-                        "present where the plan has none, or missing",
-                    ))
-                }
+            if w.expand.is_some() != b.expand || w.se.is_some() != b.se_cuts.is_some() {
+                return Err(Error::config(
+                    "blocks",
+                    "an expand or SE present where the plan has none, or missing",
+                ));
             }
-            check("depthwise", &w.dw.0, mid * DW_STRIDE)?;
-            check("depthwise affine", &w.dw.1, 2 * mid)?;
-            match (&w.se, &b.se_cuts) {
-                (Some(se), Some(cuts)) => {
-                    let r = cuts.width() as usize;
-                    check("se reduce", &se.reduce_w, r * mid)?;
-                    check("se reduce affine", &se.reduce_affine, 2 * r)?;
-                    check("se expand", &se.expand_w, mid * r)?;
-                    check("se expand affine", &se.expand_affine, 2 * mid)?;
-                }
-                (None, None) => {}
-                _ => {
-                    return Err(Error::config(
-                        "blocks.se",
-                        "present where the plan has none, or missing",
-                    ))
-                }
+        }
+        if params.len() != layers.len() {
+            return Err(shape("layers", layers.len(), params.len()));
+        }
+        for (layer, (w, a)) in layers.iter().zip(&params) {
+            if w.len() != layer.weight_len() {
+                return Err(shape("weight", layer.weight_len(), w.len()));
             }
-            check("project", &w.project.0, cout * mid)?;
-            check("project affine", &w.project.1, 2 * cout)?;
-        }
-        let last = plan.last_cuts().width() as usize;
-        let (f, m) = (
-            plan.final_cuts.width() as usize,
-            plan.mix_cuts.width() as usize,
-        );
-        check("final expand", &self.final_expand.0, f * last)?;
-        check("final expand affine", &self.final_expand.1, 2 * f)?;
-        check("feature mix", &self.feature_mix.0, m * f)?;
-        check("feature mix affine", &self.feature_mix.1, 2 * m)?;
-        if self.classifiers.len() != plan.stages {
-            return Err(Error::Shape {
-                op: "net weights",
-                what: "classifiers",
-                expected: plan.stages,
-                got: self.classifiers.len(),
-            });
-        }
-        for (s, (w, b)) in self.classifiers.iter().enumerate() {
-            check(
-                "classifier",
-                w,
-                plan.classes * plan.mix_cuts.end(s) as usize,
-            )?;
-            check("classifier bias", b, 2 * plan.classes)?;
+            if a.len() != 2 * layer.out_channels() {
+                return Err(shape("affine", 2 * layer.out_channels(), a.len()));
+            }
         }
         Ok(())
     }

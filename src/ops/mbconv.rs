@@ -13,8 +13,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::space::{BlockPlan, StageCuts};
 
-/// Elements reserved per channel for depthwise kernels (7 × 7).
-pub const DW_STRIDE: usize = 49;
+pub use crate::space::DW_STRIDE;
 
 /// Shapes and choices of one block.
 #[derive(Clone, Debug)]

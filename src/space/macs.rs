@@ -12,7 +12,6 @@ use serde::Serialize;
 use super::plan::Plan;
 use super::preset::Preset;
 use super::subnet::SubnetConfig;
-use super::StageCuts;
 use crate::error::{Error, Result};
 
 /// Cost of one subnet, per stage.
@@ -57,82 +56,18 @@ pub fn parse_macs(s: &str) -> Result<f64> {
     Ok(v * mul)
 }
 
-struct Counter {
-    macs: Vec<u64>,
-    params: Vec<u64>,
-}
-
-impl Counter {
-    /// A stage-masked 1×1 conv / linear over `pixels` positions, with bias when `bias`.
-    fn pointwise(
-        &mut self,
-        out: &StageCuts,
-        inp: &StageCuts,
-        pixels: u64,
-        bias: bool,
-        active: &[bool],
-    ) {
-        for (s, _) in active.iter().enumerate().filter(|(_, &a)| a) {
-            let rows = out.range(s).len() as u64;
-            let w = rows * u64::from(inp.end(s));
-            self.macs[s] += w * pixels;
-            self.params[s] += w + if bias { rows } else { 0 };
-        }
-    }
-
-    /// A depthwise conv, kernel `k[s]` per stage, with folded BN bias.
-    fn depthwise(&mut self, cuts: &StageCuts, k: &[u32], pixels: u64, active: &[bool]) {
-        for (s, _) in active.iter().enumerate().filter(|(_, &a)| a) {
-            let c = cuts.range(s).len() as u64;
-            let kk = u64::from(k[s] * k[s]);
-            self.macs[s] += c * kk * pixels;
-            self.params[s] += c * kk + c;
-        }
-    }
-}
-
-/// Counts MACs and parameters of `config`'s stage-wise pass.
+/// Counts MACs and parameters of `config`'s stage-wise pass: the sum over its layer list.
 pub fn count(preset: &Preset, config: &SubnetConfig) -> Result<Cost> {
     let plan = Plan::new(preset, config)?;
-    let s_n = plan.stages;
-    let all = vec![true; s_n];
-    let mut c = Counter {
-        macs: vec![0; s_n],
-        params: vec![0; s_n],
-    };
-
-    // Stem: 3×3 stride 2 over the image's 3 channels (which belong to every stage).
-    let stem = plan.stem_size() as u64;
-    for s in 0..s_n {
-        let o = plan.stem_cuts.range(s).len() as u64;
-        c.macs[s] += o * 27 * stem * stem;
-        c.params[s] += o * 27 + o;
-    }
-    for b in &plan.blocks {
-        let (size, out) = (b.size as u64, b.out_size() as u64);
-        if b.expand {
-            c.pointwise(&b.mid_cuts, &b.in_cuts, size * size, true, &b.active);
+    let mut macs = vec![0; plan.stages];
+    let mut params = vec![0; plan.stages];
+    for layer in plan.layers() {
+        for s in layer.stored_stages() {
+            macs[s] += layer.macs(s);
+            params[s] += layer.params(s);
         }
-        let kernels: Vec<u32> = b.kernels.iter().map(|&k| k as u32).collect();
-        c.depthwise(&b.mid_cuts, &kernels, out * out, &b.active);
-        if let Some(red) = &b.se_cuts {
-            c.pointwise(red, &b.mid_cuts, 1, true, &b.active);
-            c.pointwise(&b.mid_cuts, red, 1, true, &b.active);
-        }
-        c.pointwise(&b.out_cuts, &b.mid_cuts, out * out, true, &b.active);
     }
-    // Head: final expand (1×1, BN, hswish) → pool → feature mix (no bias) → one classifier per exit.
-    let size = plan.final_size() as u64;
-    c.pointwise(&plan.final_cuts, plan.last_cuts(), size * size, true, &all);
-    c.pointwise(&plan.mix_cuts, &plan.final_cuts, 1, false, &all);
-    let classes = plan.classes as u64;
-    for s in 0..s_n {
-        let w = classes * u64::from(plan.mix_cuts.end(s));
-        c.macs[s] += w;
-        c.params[s] += w + classes;
-    }
-    let cum_macs = c
-        .macs
+    let cum_macs = macs
         .iter()
         .scan(0, |acc, &m| {
             *acc += m;
@@ -140,9 +75,9 @@ pub fn count(preset: &Preset, config: &SubnetConfig) -> Result<Cost> {
         })
         .collect();
     Ok(Cost {
-        macs: c.macs,
+        macs,
         cum_macs,
-        params: c.params,
+        params,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::layers::Layer;
 use super::preset::{make_divisible, se_reduced, Preset};
 use super::subnet::SubnetConfig;
 use super::Activation;
@@ -70,6 +71,9 @@ pub struct Plan {
     pub mix_cuts: StageCuts,
     /// Classes of every exit.
     pub classes: usize,
+    /// Every layer that holds weights, in execution order ([`Plan::layers`]).
+    #[serde(skip)]
+    layers: Vec<Layer>,
 }
 
 impl Plan {
@@ -122,7 +126,7 @@ impl Plan {
                 blocks.push(block);
             }
         }
-        let plan = Plan {
+        let mut plan = Plan {
             stages: s_n,
             resolution: config.resolution as usize,
             stem_cuts,
@@ -130,7 +134,9 @@ impl Plan {
             final_cuts: stage_cuts(preset.final_expand, p)?,
             mix_cuts: stage_cuts(preset.feature_mix, p)?,
             classes: preset.classes,
+            layers: Vec::new(),
         };
+        plan.layers = plan.build_layers(&StageCuts::single(preset.classes as u32)?);
         let floats = plan.activation_floats();
         if floats > MAX_ACTIVATION_FLOATS {
             return Err(Error::config(
@@ -181,6 +187,12 @@ impl Plan {
     /// Floats of one image's largest activation tensor (a GPU runtime's largest buffer per image).
     pub fn largest_activation_floats(&self) -> u64 {
         self.activation_tensors().into_iter().max().unwrap_or(0)
+    }
+
+    /// Every layer that holds weights, in execution order: the one list the MACs counter, the
+    /// file format and the weight containers walk.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
     }
 
     /// Height = width after the stem.
