@@ -5,6 +5,8 @@
 #   ENAS4D_CACHE_DIR   per-machine state (default ~/.cache/enas4d)
 #   CARGO_TARGET_DIR   persistent build dir shared by fresh clones
 #                      (default $ENAS4D_CACHE_DIR/target; an existing value wins)
+#   ENAS4D_ONNX_VENV   Python virtual environment with onnxruntime, for the ONNX
+#                      check (default $ENAS4D_CACHE_DIR/venv-onnx)
 #   ENAS4D_WASM_TOOLCHAIN  "rustup" (rustup's wasm32-unknown-unknown target) or
 #                      "debian" (Debian's rustc-web + -Zbuild-std); chosen by
 #                      scripts/setup.sh and remembered in $ENAS4D_CACHE_DIR/toolchain.env
@@ -20,6 +22,9 @@ export ENAS4D_CACHE_DIR
 
 : "${CARGO_TARGET_DIR:=$ENAS4D_CACHE_DIR/target}"
 export CARGO_TARGET_DIR
+
+: "${ENAS4D_ONNX_VENV:=$ENAS4D_CACHE_DIR/venv-onnx}"
+export ENAS4D_ONNX_VENV
 
 # Binaries installed by `cargo install` (wasm-bindgen, wasm-pack).
 : "${CARGO_HOME:=$HOME/.cargo}"

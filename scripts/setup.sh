@@ -7,6 +7,8 @@
 #          -Zbuild-std), rustfmt, clippy
 #   cargo: wasm-bindgen-cli (exactly the version in Cargo.lock), wasm-pack, cargo-fuzz
 #   npm:   tests/browser dependencies (playwright-core; no browser download)
+#   pip:   onnxruntime and numpy in a virtual environment ($ENAS4D_ONNX_VENV), for the
+#          ONNX export's check
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh
@@ -197,6 +199,17 @@ else
 fi
 if grep -q '"resolved": *"http' "$BROWSER_DIR/package-lock.json"; then
   die "tests/browser/package-lock.json names registry URLs; keep omit-lockfile-registry-resolved=true in tests/browser/.npmrc"
+fi
+
+# ---------------------------------------------------------------- python (ONNX check)
+ORT_VERSION=1.30.0
+if "$ENAS4D_ONNX_VENV/bin/python" -c "import numpy, onnxruntime as o; assert o.__version__ == '$ORT_VERSION'" 2>/dev/null; then
+  record "pip (onnx check)" "already present (onnxruntime $ORT_VERSION)"
+else
+  t0=$SECONDS
+  python3 -m venv "$ENAS4D_ONNX_VENV"
+  "$ENAS4D_ONNX_VENV/bin/pip" install --quiet --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy
+  record "pip (onnx check)" "installed onnxruntime $ORT_VERSION ($((SECONDS - t0)) s)"
 fi
 
 echo "setup: summary"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's single test command:
 #   setup, cargo fmt --check, cargo clippy, cargo test --release (native, on
-#   whatever wgpu adapter is found: lavapipe on GPU-less machines), the wasm
+#   whatever wgpu adapter is found: lavapipe on GPU-less machines), the ONNX
+#   export against onnxruntime, the fuzzer, the wasm
 #   bundle and its selftest in headless Chromium (WebGPU), then the npm package
 #   in Node and the demo page in Chromium against the native runtime.
 # Stops at the first failing step. ENAS4D_SKIP_SETUP=1 skips scripts/setup.sh.
@@ -52,6 +53,7 @@ fi
 step fmt cargo fmt --all --check
 step clippy cargo clippy --all-targets -- -D warnings
 step test cargo test --release
+step onnx "$ENAS4D_ROOT/scripts/test-onnx.sh"
 step fuzz "$ENAS4D_ROOT/scripts/fuzz.sh"
 step build-web "$ENAS4D_ROOT/scripts/build-web.sh"
 step browser node "$ENAS4D_ROOT/tests/browser/selftest.mjs" "$CARGO_TARGET_DIR/web/pkg"

@@ -238,3 +238,36 @@ fn errors_name_the_file_and_what_kind_of_file_it_is() {
         "{err}"
     );
 }
+
+#[test]
+fn export_writes_onnx_graphs_of_every_exit_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net.onnx");
+    let o = run(Command::new(BIN)
+        .args(["export", "--net"])
+        .arg(net())
+        .arg("--onnx")
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sizes: Vec<u64> = ["net.exit1.onnx", "net.exit2.onnx", "net.onnx"]
+        .iter()
+        .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+        .collect();
+    // A longer prefix holds more channels of every layer.
+    assert!(sizes[0] < sizes[1] && sizes[1] < sizes[2], "{sizes:?}");
+    // --net needs --onnx; a file that is not an exported net is named.
+    let o = run(Command::new(BIN).args(["export", "--net"]).arg(net()));
+    assert!(!o.status.success());
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let o = run(Command::new(BIN)
+        .args(["export", "--net"])
+        .arg(&bad)
+        .arg("--onnx")
+        .arg(&out));
+    assert!(
+        !o.status.success() && stderr(&o).contains("bad.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -18,6 +18,13 @@ pub struct ExportArgs {
     /// The trained supernet (default: the shipped multi-stage one).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Also write the net as ONNX graphs: FILE gives every exit's logits, FILE's name with
+    /// `.exitK.onnx` those of exits 1…K (DESIGN §6).
+    #[arg(long, value_name = "FILE")]
+    onnx: Option<PathBuf>,
+    /// With --onnx: convert this exported net instead of exporting one from a supernet.
+    #[arg(long, requires = "onnx", conflicts_with_all = ["model", "search", "config"])]
+    net: Option<PathBuf>,
     /// A search's front.json: export the subnet it chose for --budget.
     #[arg(long, conflicts_with = "config")]
     search: Option<PathBuf>,
@@ -56,8 +63,25 @@ fn from_search(
     Ok((chosen.config.clone(), chosen.val.thresholds.clone()))
 }
 
+/// Writes `net`'s ONNX graphs to `path` and says where.
+fn write_onnx(net: &ExportedNet, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let written = net.save_onnx(path)?;
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    eprintln!(
+        "export: ONNX (opset {}) {}",
+        enas4d::format::onnx::OPSET,
+        names.join(", ")
+    );
+    Ok(())
+}
+
 /// Runs `enas4d export`.
 pub fn run(args: ExportArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    if let (Some(net), Some(onnx)) = (&args.net, &args.onnx) {
+        let exported = ExportedNet::load(net).map_err(|e| format!("{}: {e}", net.display()))?;
+        write_onnx(&exported, onnx)?;
+        return Ok(true);
+    }
     let (device, _) = args.device.burn()?;
     let model = match args.model.clone() {
         Some(m) => m,
@@ -115,5 +139,8 @@ pub fn run(args: ExportArgs) -> Result<bool, Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(" / ")
     );
+    if let Some(onnx) = &args.onnx {
+        write_onnx(&net, onnx)?;
+    }
     Ok(true)
 }

@@ -12,6 +12,11 @@
 //! finiteness, no extra tensors — and fails with [`Error::Format`]; it allocates nothing before
 //! the tensors that justify the allocation have been found in the file.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod onnx;
+#[cfg(not(target_arch = "wasm32"))]
+mod onnx_proto;
+
 use std::collections::HashMap;
 use std::path::Path;
 

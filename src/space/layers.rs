@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::plan::Plan;
-use super::StageCuts;
+use super::{Activation, StageCuts};
 
 /// Elements reserved per channel for a depthwise kernel (7 × 7) in a dense weight.
 pub const DW_STRIDE: usize = 49;
@@ -16,24 +16,50 @@ pub const DW_STRIDE: usize = 49;
 /// Taps of the stem conv per output channel: 3 × 3 over the image's 3 channels.
 pub const STEM_TAPS: usize = 27;
 
-/// What a layer computes.
+/// What a layer computes; with [`Layer::block`] it says where the layer reads and writes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum LayerKind {
     /// 3×3 stride-2 conv over the image's 3 channels (which belong to every stage), BN, hswish.
     Stem,
-    /// Stage-causal 1×1 conv or linear: stage s's output channels read the input channels of
-    /// stages ≤ s.
-    Pointwise,
-    /// Depthwise conv, kernel `kernels[s]` for stage s's channels, BN.
+    /// A block's 1×1 expand (BN, act) of the block input.
+    Expand,
+    /// A block's depthwise conv (BN, act) of the expanded input (the block input when the block
+    /// does not expand): kernel `kernels[s]` for stage s's channels.
     Depthwise {
         /// Kernel size per stage.
         kernels: Vec<usize>,
+        /// Stride, 1 or 2.
+        stride: usize,
     },
+    /// A block's SE reduce (bias, relu) of the depthwise output's global average.
+    SeReduce,
+    /// A block's SE expand (bias, hsigmoid): the gate the depthwise output is multiplied by.
+    SeExpand,
+    /// A block's 1×1 project (BN) of the depthwise output, plus the block input when
+    /// `residual`. A stage the block skips passes its slice of the block input through.
+    Project {
+        /// Whether the block adds its input.
+        residual: bool,
+    },
+    /// The final 1×1 expand (BN, hswish) of the last block's output, then a global average.
+    FinalExpand,
+    /// The feature mix: stage-causal linear (no bias, hswish) of the pooled features.
+    FeatureMix,
     /// Exit `stage`'s classifier: dense over the feature channels of stages ≤ `stage`.
     Classifier {
         /// The exit (0-based).
         stage: usize,
     },
+}
+
+impl LayerKind {
+    /// Whether the layer is a stage-causal 1×1 conv or linear.
+    pub fn is_pointwise(&self) -> bool {
+        !matches!(
+            self,
+            LayerKind::Stem | LayerKind::Depthwise { .. } | LayerKind::Classifier { .. }
+        )
+    }
 }
 
 /// One layer that holds weights.
@@ -43,6 +69,10 @@ pub struct Layer {
     pub name: String,
     /// What it computes.
     pub kind: LayerKind,
+    /// The plan's block it belongs to (`None` for the stem and the head).
+    pub block: Option<usize>,
+    /// Activation after the affine.
+    pub act: Activation,
     /// Output channel cuts.
     pub rows: StageCuts,
     /// Input channel cuts (= `rows` for a depthwise conv; the image's for the stem).
@@ -85,9 +115,9 @@ impl Layer {
     pub fn row_stride(&self) -> usize {
         match &self.kind {
             LayerKind::Stem => STEM_TAPS,
-            LayerKind::Pointwise => self.cols.width() as usize,
             LayerKind::Depthwise { .. } => DW_STRIDE,
             LayerKind::Classifier { stage } => self.cols.end(*stage) as usize,
+            _ => self.cols.width() as usize,
         }
     }
 
@@ -124,9 +154,9 @@ impl Layer {
     pub fn stage_row_len(&self, s: usize) -> usize {
         match &self.kind {
             LayerKind::Stem => STEM_TAPS,
-            LayerKind::Pointwise => self.cols.end(s) as usize,
-            LayerKind::Depthwise { kernels } => kernels[s] * kernels[s],
+            LayerKind::Depthwise { kernels, .. } => kernels[s] * kernels[s],
             LayerKind::Classifier { stage } => self.cols.end(*stage) as usize,
+            _ => self.cols.end(s) as usize,
         }
     }
 
@@ -135,7 +165,7 @@ impl Layer {
         let rows = self.stage_rows(s).len();
         match &self.kind {
             LayerKind::Stem => vec![rows, 3, 3, 3],
-            LayerKind::Depthwise { kernels } => vec![rows, kernels[s], kernels[s]],
+            LayerKind::Depthwise { kernels, .. } => vec![rows, kernels[s], kernels[s]],
             _ => vec![rows, self.stage_row_len(s)],
         }
     }
@@ -152,11 +182,7 @@ impl Layer {
 
     /// Multiply-accumulates stage s adds per image.
     pub fn macs(&self, s: usize) -> u64 {
-        let per_row = match &self.kind {
-            LayerKind::Depthwise { kernels } => kernels[s] * kernels[s],
-            _ => self.stage_row_len(s),
-        };
-        (self.stage_rows(s).len() * per_row * self.pixels) as u64
+        (self.stage_rows(s).len() * self.stage_row_len(s) * self.pixels) as u64
     }
 
     /// Parameters stage s's piece stores (weight and bias).
@@ -223,115 +249,99 @@ impl Plan {
     /// single cut).
     pub(super) fn build_layers(&self, classes: &StageCuts) -> Vec<Layer> {
         let all = vec![true; self.stages];
-        let layer = |name: String,
-                     kind,
-                     rows: &StageCuts,
-                     cols: &StageCuts,
-                     pixels,
-                     active: &[bool],
-                     bias| Layer {
-            name,
+        let sq = |n: usize| n * n;
+        let head = |kind, act, rows: &StageCuts, cols: &StageCuts, pixels| Layer {
+            name: match kind {
+                LayerKind::Stem => "stem",
+                LayerKind::FinalExpand => "final_expand",
+                LayerKind::FeatureMix => "feature_mix",
+                _ => "classifier",
+            }
+            .into(),
+            bias: kind != LayerKind::FeatureMix,
             kind,
+            block: None,
+            act,
             rows: rows.clone(),
             cols: cols.clone(),
             pixels,
-            active: active.to_vec(),
-            bias,
+            active: all.clone(),
         };
-        let sq = |n: usize| n * n;
-        let mut v = vec![layer(
-            "stem".into(),
+        let mut v = vec![head(
             LayerKind::Stem,
+            Activation::Hswish,
             &self.stem_cuts,
             &self.stem_cuts,
             sq(self.stem_size()),
-            &all,
-            true,
         )];
         for (i, b) in self.blocks.iter().enumerate() {
             let (size, out) = (sq(b.size), sq(b.out_size()));
-            let name = |part: &str| format!("blocks.{i}.{part}");
+            let layer = |kind: LayerKind, act, rows: &StageCuts, cols: &StageCuts, pixels| Layer {
+                name: format!(
+                    "blocks.{i}.{}",
+                    match kind {
+                        LayerKind::Expand => "expand",
+                        LayerKind::Depthwise { .. } => "dw",
+                        LayerKind::SeReduce => "se_reduce",
+                        LayerKind::SeExpand => "se_expand",
+                        _ => "project",
+                    }
+                ),
+                kind,
+                block: Some(i),
+                act,
+                rows: rows.clone(),
+                cols: cols.clone(),
+                pixels,
+                active: b.active.clone(),
+                bias: true,
+            };
+            let (mid, act) = (&b.mid_cuts, b.act);
             if b.expand {
-                v.push(layer(
-                    name("expand"),
-                    LayerKind::Pointwise,
-                    &b.mid_cuts,
-                    &b.in_cuts,
-                    size,
-                    &b.active,
-                    true,
-                ));
+                v.push(layer(LayerKind::Expand, act, mid, &b.in_cuts, size));
             }
             let dw = LayerKind::Depthwise {
                 kernels: b.kernels.clone(),
+                stride: b.stride,
             };
-            v.push(layer(
-                name("dw"),
-                dw,
-                &b.mid_cuts,
-                &b.mid_cuts,
-                out,
-                &b.active,
-                true,
-            ));
+            v.push(layer(dw, act, mid, mid, out));
             if let Some(red) = &b.se_cuts {
+                v.push(layer(LayerKind::SeReduce, Activation::Relu, red, mid, 1));
                 v.push(layer(
-                    name("se_reduce"),
-                    LayerKind::Pointwise,
-                    red,
-                    &b.mid_cuts,
-                    1,
-                    &b.active,
-                    true,
-                ));
-                v.push(layer(
-                    name("se_expand"),
-                    LayerKind::Pointwise,
-                    &b.mid_cuts,
+                    LayerKind::SeExpand,
+                    Activation::Hsigmoid,
+                    mid,
                     red,
                     1,
-                    &b.active,
-                    true,
                 ));
             }
-            v.push(layer(
-                name("project"),
-                LayerKind::Pointwise,
-                &b.out_cuts,
-                &b.mid_cuts,
-                out,
-                &b.active,
-                true,
-            ));
+            let project = LayerKind::Project {
+                residual: b.residual(),
+            };
+            v.push(layer(project, Activation::None, &b.out_cuts, mid, out));
         }
         let fs = sq(self.final_size());
-        v.push(layer(
-            "final_expand".into(),
-            LayerKind::Pointwise,
+        v.push(head(
+            LayerKind::FinalExpand,
+            Activation::Hswish,
             &self.final_cuts,
             self.last_cuts(),
             fs,
-            &all,
-            true,
         ));
-        v.push(layer(
-            "feature_mix".into(),
-            LayerKind::Pointwise,
+        v.push(head(
+            LayerKind::FeatureMix,
+            Activation::Hswish,
             &self.mix_cuts,
             &self.final_cuts,
             1,
-            &all,
-            false,
         ));
         for stage in 0..self.stages {
-            v.push(layer(
-                "classifier".into(),
+            v.push(head(
                 LayerKind::Classifier { stage },
+                Activation::None,
                 classes,
                 &self.mix_cuts,
                 1,
-                &all,
-                true,
             ));
         }
         v
