@@ -1,185 +1,218 @@
-//! The stage-wise pass on the CPU, one image at a time (`[C, H, W]`), natively and in wasm:
-//! f32 convolutions, the 1×1 convs on the `gemm` crate natively and on SIMD128 row updates in
-//! wasm ([`crate::simd`]), the depthwise conv channel-last ([`PlaneConv`], vectorized along
-//! the channels the same way). A batch spreads its images over threads natively. Checked
-//! against the f64 reference ([`crate::net::forward_reference`]) by `tests/runtime.rs`; the GPU
-//! runtime is checked against it image by image.
+//! The stage-wise pass on the CPU, natively and in wasm, as a walk of the layer list
+//! ([`Plan::layers`]): stage s runs every layer's stage-s piece in list order.
+//!
+//! A batch runs together: its activations are channel-last (`[image, pixel, channel]`, every
+//! layer at full width, filled slice by slice), so a 1×1 conv over all the batch's pixels is one
+//! matrix product (the `gemm` crate natively, dot products on SIMD128 in wasm) whose epilogue
+//! (bias, activation, residual) runs over the block it just wrote, and a depthwise conv
+//! vectorizes along the channels ([`paired_dots`]). Each stage's weight pieces are cut out of
+//! the file's weights once, at load (BN already folded). After each exit the images that leave
+//! drop out and the rest are packed to the front, so later stages run only on the images still
+//! inside. A batch spreads over threads natively, one part per thread. Workspaces are kept
+//! between calls. Checked against the f64 reference ([`crate::net::forward_reference`]) by
+//! `tests/runtime.rs`; the GPU runtime is checked against this one image by image.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
-use super::{check_input, exit_output, Decision};
+use super::{check_input, exit_output, Decision, ExitOutput};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
-use crate::ops::dw_channels::{transpose, PlaneConv};
-use crate::ops::mbconv::DW_STRIDE;
+use crate::ops::dw_channels::PlaneConv;
 use crate::ops::Activation;
-#[cfg(target_arch = "wasm32")]
-use crate::simd::axpy;
-use crate::simd::dot;
-use crate::space::{count, Plan, Preset, SubnetConfig};
+use crate::simd::paired_dots;
+use crate::space::{count, Layer, LayerKind, Plan, Preset, SubnetConfig, STEM_TAPS};
+
+/// Most activation floats one pass of a batch may hold; larger batches run in parts.
+const WORKSPACE_FLOATS: u64 = 1 << 22;
+
+/// One stage's piece of a layer, ready to run: the weight `[rows, row_len]` (BN scale folded;
+/// a depthwise kernel transposed to `[k·k, channels]`) and the bias.
+struct Piece {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// A layer with its pieces, `None` for the stages it does not run.
+struct Prepared {
+    layer: Layer,
+    pieces: Vec<Option<Piece>>,
+}
+
+/// Activations of one block, `[image, pixel, channel]` or `[image, channel]`.
+#[derive(Default)]
+struct BlockBuffers {
+    expanded: Vec<f32>,
+    mid: Vec<f32>,
+    pooled: Vec<f32>,
+    reduced: Vec<f32>,
+    gate: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// Everything one batch pass writes; reused across calls.
+#[derive(Default)]
+struct Workspace {
+    patches: Vec<f32>,
+    stem: Vec<f32>,
+    blocks: Vec<BlockBuffers>,
+    final_expand: Vec<f32>,
+    pooled: Vec<f32>,
+    features: Vec<f32>,
+    logits: Vec<f32>,
+    pairs: Vec<(usize, usize)>,
+}
 
 /// A subnet ready to classify stage by stage on the CPU.
 pub struct StageWiseCpu {
     plan: Plan,
-    weights: NetWeights<Vec<f32>>,
+    layers: Vec<Prepared>,
     cum_macs: Vec<u64>,
+    /// Images per pass: bounded by [`WORKSPACE_FLOATS`].
+    part: usize,
+    workspaces: Mutex<Vec<Workspace>>,
 }
 
-/// A 1×1 conv / linear restricted to output rows `rows`, reading input channels `0..lim`.
-struct Pointwise<'a> {
-    w: &'a [f32],
-    affine: &'a [f32],
-    in_channels: usize,
-    out_channels: usize,
-    pixels: usize,
+/// `v` resized to `n` elements (new ones 0), as a slice.
+fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    v.resize(n, 0.0);
+    &mut v[..]
+}
+
+/// `y[p, cols] = act(x[p, ..lim] · wᵀ + bias (+ res[p, cols]))` for `p < pixels`: `x` rows `ldx`
+/// apart, `w` `[cols.len(), lim]`, `y` and `res` rows `ldy` apart.
+#[allow(clippy::too_many_arguments)]
+fn pointwise(
+    x: &[f32],
+    ldx: usize,
+    lim: usize,
+    piece: &Piece,
     act: Activation,
-}
-
-impl Pointwise<'_> {
-    fn run(&self, x: &[f32], rows: Range<usize>, lim: usize, y: &mut [f32], res: Option<&[f32]>) {
-        let p_n = self.pixels;
-        let (cin, first) = (self.in_channels, rows.start);
-        let out = &mut y[first * p_n..rows.end * p_n];
-        if p_n == 1 {
-            for (o, v) in rows.clone().zip(out.iter_mut()) {
-                *v = dot(&self.w[o * cin..o * cin + lim], &x[..lim]);
-            }
-        } else {
-            product(&self.w[first * cin..], cin, rows.len(), lim, x, p_n, out);
-        }
-        let act = self.act;
-        for (o, yo) in rows.zip(out.chunks_exact_mut(p_n)) {
-            let (scale, shift) = (self.affine[o], self.affine[self.out_channels + o]);
-            match res {
-                Some(r) => {
-                    for (v, &r) in yo.iter_mut().zip(&r[o * p_n..(o + 1) * p_n]) {
-                        *v = act.apply_f32(*v * scale + shift) + r;
-                    }
+    pixels: usize,
+    y: &mut [f32],
+    ldy: usize,
+    cols: Range<usize>,
+    res: Option<&[f32]>,
+) {
+    let n = cols.len();
+    if pixels == 0 || n == 0 {
+        return;
+    }
+    product(
+        &piece.weight,
+        lim,
+        n,
+        x,
+        ldx,
+        pixels,
+        &mut y[cols.start..],
+        ldy,
+    );
+    for p in 0..pixels {
+        let row = &mut y[p * ldy + cols.start..][..n];
+        match res {
+            Some(r) => {
+                let r = &r[p * ldy + cols.start..][..n];
+                for ((v, &b), &r) in row.iter_mut().zip(&piece.bias).zip(r) {
+                    *v = act.apply_f32(*v + b) + r;
                 }
-                None => {
-                    for v in yo.iter_mut() {
-                        *v = act.apply_f32(*v * scale + shift);
-                    }
+            }
+            None => {
+                for (v, &b) in row.iter_mut().zip(&piece.bias) {
+                    *v = act.apply_f32(*v + b);
                 }
             }
         }
     }
 }
 
-/// `y[rows × p] = w[rows × lim] · x[lim × p]`, `w`'s rows `ld` apart: the `gemm` crate natively.
+/// `y[p, ..n] = x[p, ..lim] · w[n, lim]ᵀ` for `p < pixels` (rows `ldx` / `ldy` apart): the
+/// `gemm` crate natively.
 #[cfg(not(target_arch = "wasm32"))]
-fn product(w: &[f32], ld: usize, rows: usize, lim: usize, x: &[f32], p: usize, y: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn product(
+    w: &[f32],
+    lim: usize,
+    n: usize,
+    x: &[f32],
+    ldx: usize,
+    pixels: usize,
+    y: &mut [f32],
+    ldy: usize,
+) {
     use crate::matmul::{matmul, View};
     matmul(
         y,
-        p,
+        ldy,
         false,
-        View::block(w, 0, rows, lim, ld),
-        View::block(x, 0, lim, p, p),
+        View::block(x, 0, pixels, lim, ldx),
+        View::block(w, 0, n, lim, lim).t(),
     );
 }
 
-/// `y[rows × p] = w[rows × lim] · x[lim × p]`, `w`'s rows `ld` apart: SIMD128 row updates in wasm.
+/// `y[p, ..n] = x[p, ..lim] · w[n, lim]ᵀ` for `p < pixels`: SIMD128 dot products in wasm.
 #[cfg(target_arch = "wasm32")]
-fn product(w: &[f32], ld: usize, rows: usize, lim: usize, x: &[f32], p: usize, y: &mut [f32]) {
-    for (r, yr) in y.chunks_exact_mut(p).take(rows).enumerate() {
-        yr.fill(0.0);
-        for (k, &wv) in w[r * ld..r * ld + lim].iter().enumerate() {
-            axpy(yr, wv, &x[k * p..(k + 1) * p]);
-        }
-    }
-}
-
-/// Buffers reused by every depthwise layer of one image (each is fully overwritten before it
-/// is read, so growing them is the only zeroing).
-#[derive(Default)]
-struct Scratch {
-    kernel: Vec<f32>,
-    x: Vec<f32>,
-    y: Vec<f32>,
-    pairs: Vec<(usize, usize)>,
-}
-
-/// `v` with at least `n` elements, its first `n` as a slice.
-fn at_least(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
-    &mut v[..n]
-}
-
-/// Depthwise conv of channels `range` with kernel `k` (same padding), then affine and
-/// activation.
 #[allow(clippy::too_many_arguments)]
-fn depthwise(
-    scratch: &mut Scratch,
-    x: &[f32],
+fn product(
     w: &[f32],
-    affine: &[f32],
-    c_n: usize,
-    size: usize,
-    stride: usize,
-    k: usize,
-    range: Range<usize>,
-    act: Activation,
+    lim: usize,
+    n: usize,
+    x: &[f32],
+    ldx: usize,
+    pixels: usize,
     y: &mut [f32],
+    ldy: usize,
 ) {
-    let conv = PlaneConv {
-        h: size,
-        w: size,
-        k,
-        stride,
-    };
-    let (hw, ohw, kk, c) = (size * size, conv.out_h() * conv.out_w(), k * k, range.len());
-    // The channel range channel-last: input `[hw, c]`, kernel `[k·k, c]`.
-    let Scratch {
-        kernel,
-        x: xc,
-        y: yc,
-        pairs,
-    } = scratch;
-    let kernel = at_least(kernel, kk * c);
-    for (j, ch) in range.clone().enumerate() {
-        for (t, v) in w[ch * DW_STRIDE..][..kk].iter().enumerate() {
-            kernel[t * c + j] = *v;
-        }
-    }
-    let xc = at_least(xc, hw * c);
-    transpose(&x[range.start * hw..range.end * hw], c, hw, xc);
-    let yc = at_least(yc, ohw * c);
-    conv.forward(c, xc, kernel, pairs, yc);
-    let ys = &mut y[range.start * ohw..range.end * ohw];
-    transpose(yc, ohw, c, ys);
-    for (ch, plane) in range.zip(ys.chunks_mut(ohw)) {
-        let (scale, shift) = (affine[ch], affine[c_n + ch]);
-        for v in plane.iter_mut() {
-            *v = act.apply_f32(*v * scale + shift);
+    use crate::simd::dot;
+    for p in 0..pixels {
+        let xp = &x[p * ldx..][..lim];
+        for (o, v) in y[p * ldy..][..n].iter_mut().enumerate() {
+            *v = dot(&w[o * lim..][..lim], xp);
         }
     }
 }
 
-fn pool(x: &[f32], range: Range<usize>, pixels: usize, y: &mut [f32]) {
-    for c in range {
-        y[c] = (x[c * pixels..][..pixels]
-            .iter()
-            .map(|&v| f64::from(v))
-            .sum::<f64>()
-            / pixels as f64) as f32;
+/// `pooled[i, cols] = mean over pixels of x[i, pixel, cols]` for `images` images of `pixels`
+/// pixels, `width` channels.
+fn pool(
+    x: &[f32],
+    images: usize,
+    pixels: usize,
+    width: usize,
+    cols: Range<usize>,
+    pooled: &mut [f32],
+) {
+    let scale = 1.0 / pixels as f32;
+    for i in 0..images {
+        let acc = &mut pooled[i * width + cols.start..i * width + cols.end];
+        acc.fill(0.0);
+        for p in 0..pixels {
+            let row = &x[(i * pixels + p) * width + cols.start..][..cols.len()];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+        acc.iter_mut().for_each(|a| *a *= scale);
     }
 }
 
-/// Activations cached between stages: every layer's full-width output, filled slice by slice.
-struct Cache {
-    stem: Vec<f32>,
-    /// Per block: expanded, depthwise (after SE), pooled, reduced, gate, output.
-    blocks: Vec<[Vec<f32>; 6]>,
-    final_expand: Vec<f32>,
-    pooled: Vec<f32>,
-    features: Vec<f32>,
+/// Zeroes channels `cols` of `images` images of `pixels` pixels, `width` channels.
+fn zero(x: &mut [f32], images: usize, pixels: usize, width: usize, cols: Range<usize>) {
+    for r in 0..images * pixels {
+        x[r * width + cols.start..r * width + cols.end].fill(0.0);
+    }
+}
+
+/// Moves image `from`'s `per_image` values of every buffer to slot `to` (`to < from`).
+fn move_image(buffers: &mut [&mut Vec<f32>], per_image: &[usize], from: usize, to: usize) {
+    for (b, &n) in buffers.iter_mut().zip(per_image) {
+        b.copy_within(from * n..(from + 1) * n, to * n);
+    }
 }
 
 impl StageWiseCpu {
-    /// Prepares `weights` of `config` in `preset`.
+    /// Prepares `weights` of `config` in `preset`: checks them and cuts every layer's stage
+    /// pieces out of them.
     pub fn new(
         preset: &Preset,
         config: &SubnetConfig,
@@ -189,10 +222,47 @@ impl StageWiseCpu {
         weights.check(&plan)?;
         weights.check_finite()?;
         let cum_macs = count(preset, config)?.cum_macs;
+        let layers = plan
+            .layers()
+            .iter()
+            .zip(weights.params())
+            .map(|(layer, (w, a))| {
+                let mut pieces: Vec<Option<Piece>> = (0..plan.stages).map(|_| None).collect();
+                for s in layer.stored_stages() {
+                    let cut = layer.cut(s, w, a);
+                    let rows = layer.stage_rows(s).len();
+                    let weight = match &layer.kind {
+                        LayerKind::Depthwise { kernels, .. } => {
+                            // [c, k·k] → [k·k, c]: the channels are the vector.
+                            let kk = kernels[s] * kernels[s];
+                            let mut t = vec![0.0; kk * rows];
+                            for (c, taps) in cut.weight.chunks_exact(kk).enumerate() {
+                                for (tap, &v) in taps.iter().enumerate() {
+                                    t[tap * rows + c] = v;
+                                }
+                            }
+                            t
+                        }
+                        _ => cut.weight,
+                    };
+                    pieces[s] = Some(Piece {
+                        weight,
+                        bias: cut.bias.unwrap_or_else(|| vec![0.0; rows]),
+                    });
+                }
+                Prepared {
+                    layer: layer.clone(),
+                    pieces,
+                }
+            })
+            .collect();
+        let part = (WORKSPACE_FLOATS / plan.activation_floats().max(1)).clamp(1, 64) as usize;
         Ok(StageWiseCpu {
             plan,
-            weights,
+            layers,
             cum_macs,
+            part,
+            workspaces: Mutex::new(Vec::new()),
         })
     }
 
@@ -206,265 +276,18 @@ impl StageWiseCpu {
         &self.cum_macs
     }
 
-    fn new_cache(&self) -> Cache {
-        let p = &self.plan;
-        let s0 = p.stem_size();
-        let blocks = p
-            .blocks
-            .iter()
-            .map(|b| {
-                let mid = b.mid_cuts.width() as usize;
-                let red = b.se_cuts.as_ref().map_or(0, |c| c.width() as usize);
-                let out = b.out_size();
-                [
-                    vec![0.0; mid * b.size * b.size],
-                    vec![0.0; mid * out * out],
-                    vec![0.0; mid],
-                    vec![0.0; red],
-                    vec![0.0; mid],
-                    vec![0.0; b.out_cuts.width() as usize * out * out],
-                ]
-            })
-            .collect();
-        let fs = p.final_size();
-        Cache {
-            stem: vec![0.0; p.stem_cuts.width() as usize * s0 * s0],
-            blocks,
-            final_expand: vec![0.0; p.final_cuts.width() as usize * fs * fs],
-            pooled: vec![0.0; p.final_cuts.width() as usize],
-            features: vec![0.0; p.mix_cuts.width() as usize],
-        }
-    }
-
-    /// Computes stage `s`'s slices of every layer and returns exit s's logits.
-    fn run_stage(
-        &self,
-        image: &[f32],
-        cache: &mut Cache,
-        scratch: &mut Scratch,
-        s: usize,
-    ) -> Vec<f32> {
-        let (p, w) = (&self.plan, &self.weights);
-        let r = p.resolution;
-        let s0 = p.stem_size();
-        // Stem: output channels of stage s over the whole image, 3×3 stride 2, padding 1. Per
-        // tap the output rows and columns that read inside the image are found once, so the
-        // inner loop has no padding tests.
-        let c0 = p.stem_cuts.width() as usize;
-        let stem_w = &w.stem.0;
-        // Outputs o with 0 ≤ 2·o + t − 1 < r, for tap t.
-        let valid = |t: usize| (1 - t.min(1))..(r + 1).saturating_sub(t).div_ceil(2).min(s0);
-        for o in p.stem_cuts.range(s) {
-            let plane = &mut cache.stem[o * s0 * s0..(o + 1) * s0 * s0];
-            plane.fill(0.0);
-            for ci in 0..3 {
-                let img = &image[ci * r * r..(ci + 1) * r * r];
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        let wv = stem_w[((o * 3 + ci) * 3 + ky) * 3 + kx];
-                        let cols = valid(kx);
-                        for oy in valid(ky) {
-                            let row = &img[(oy * 2 + ky - 1) * r..][..r];
-                            let out = &mut plane[oy * s0..(oy + 1) * s0];
-                            for ox in cols.clone() {
-                                out[ox] += wv * row[ox * 2 + kx - 1];
-                            }
-                        }
-                    }
-                }
-            }
-            let (scale, shift) = (w.stem.1[o], w.stem.1[c0 + o]);
-            for v in plane.iter_mut() {
-                *v = Activation::Hswish.apply_f32(*v * scale + shift);
-            }
-        }
-        let mut input: &[f32] = &cache.stem;
-        for ((b, bw), buffers) in p.blocks.iter().zip(&w.blocks).zip(cache.blocks.iter_mut()) {
-            let [expanded, mid, pooled, reduced, gate, out] = buffers;
-            let (size, osz) = (b.size, b.out_size());
-            let (mid_n, out_n) = (b.mid_cuts.width() as usize, b.out_cuts.width() as usize);
-            let mid_range = b.mid_cuts.range(s);
-            if b.active[s] {
-                let dw_in: &[f32] = if let Some((ew, ea)) = &bw.expand {
-                    let pw = Pointwise {
-                        w: ew,
-                        affine: ea,
-                        in_channels: b.in_cuts.width() as usize,
-                        out_channels: mid_n,
-                        pixels: size * size,
-                        act: b.act,
-                    };
-                    pw.run(
-                        input,
-                        mid_range.clone(),
-                        b.in_cuts.end(s) as usize,
-                        expanded,
-                        None,
-                    );
-                    expanded
-                } else {
-                    input
-                };
-                depthwise(
-                    scratch,
-                    dw_in,
-                    &bw.dw.0,
-                    &bw.dw.1,
-                    mid_n,
-                    size,
-                    b.stride,
-                    b.kernels[s],
-                    mid_range.clone(),
-                    b.act,
-                    mid,
-                );
-                if let (Some(se), Some(red_cuts)) = (&bw.se, &b.se_cuts) {
-                    let red_n = red_cuts.width() as usize;
-                    pool(mid, mid_range.clone(), osz * osz, pooled);
-                    let reduce = Pointwise {
-                        w: &se.reduce_w,
-                        affine: &se.reduce_affine,
-                        in_channels: mid_n,
-                        out_channels: red_n,
-                        pixels: 1,
-                        act: Activation::Relu,
-                    };
-                    reduce.run(
-                        pooled,
-                        red_cuts.range(s),
-                        b.mid_cuts.end(s) as usize,
-                        reduced,
-                        None,
-                    );
-                    let expand = Pointwise {
-                        w: &se.expand_w,
-                        affine: &se.expand_affine,
-                        in_channels: red_n,
-                        out_channels: mid_n,
-                        pixels: 1,
-                        act: Activation::Hsigmoid,
-                    };
-                    expand.run(
-                        reduced,
-                        mid_range.clone(),
-                        red_cuts.end(s) as usize,
-                        gate,
-                        None,
-                    );
-                    for c in mid_range.clone() {
-                        for v in &mut mid[c * osz * osz..][..osz * osz] {
-                            *v *= gate[c];
-                        }
-                    }
-                }
-                let residual = b.residual().then_some(input);
-                let project = Pointwise {
-                    w: &bw.project.0,
-                    affine: &bw.project.1,
-                    in_channels: mid_n,
-                    out_channels: out_n,
-                    pixels: osz * osz,
-                    act: Activation::None,
-                };
-                project.run(
-                    mid,
-                    b.out_cuts.range(s),
-                    b.mid_cuts.end(s) as usize,
-                    out,
-                    residual,
-                );
-            } else {
-                // Inactive for stage s: zero middle slices (already 0), output slice = input slice.
-                let range = b.out_cuts.range(s);
-                let plane = osz * osz;
-                out[range.start * plane..range.end * plane]
-                    .copy_from_slice(&input[range.start * plane..range.end * plane]);
-            }
-            input = out;
-        }
-        let fs = p.final_size();
-        let last = p.last_cuts();
-        let (fe_n, mix_n) = (p.final_cuts.width() as usize, p.mix_cuts.width() as usize);
-        let fe = Pointwise {
-            w: &w.final_expand.0,
-            affine: &w.final_expand.1,
-            in_channels: last.width() as usize,
-            out_channels: fe_n,
-            pixels: fs * fs,
-            act: Activation::Hswish,
-        };
-        fe.run(
-            input,
-            p.final_cuts.range(s),
-            last.end(s) as usize,
-            &mut cache.final_expand,
-            None,
-        );
-        pool(
-            &cache.final_expand,
-            p.final_cuts.range(s),
-            fs * fs,
-            &mut cache.pooled,
-        );
-        let mix = Pointwise {
-            w: &w.feature_mix.0,
-            affine: &w.feature_mix.1,
-            in_channels: fe_n,
-            out_channels: mix_n,
-            pixels: 1,
-            act: Activation::Hswish,
-        };
-        mix.run(
-            &cache.pooled,
-            p.mix_cuts.range(s),
-            p.final_cuts.end(s) as usize,
-            &mut cache.features,
-            None,
-        );
-        let c = p.mix_cuts.end(s) as usize;
-        let head = Pointwise {
-            w: &w.classifiers[s].0,
-            affine: &w.classifiers[s].1,
-            in_channels: c,
-            out_channels: p.classes,
-            pixels: 1,
-            act: Activation::None,
-        };
-        let mut logits = vec![0.0; p.classes];
-        head.run(&cache.features, 0..p.classes, c, &mut logits, None);
-        logits
-    }
-
     /// Classifies one image (`[3, R, R]` at the plan's resolution): leaves at the first exit
     /// whose confidence exceeds its threshold, always at the last.
     pub fn classify(&self, image: &[f32], thresholds: &[f32]) -> Result<Decision> {
-        let stages = self.plan.stages;
-        check_input(image, thresholds, &self.plan)?;
-        let mut cache = self.new_cache();
-        let mut scratch = Scratch::default();
-        let mut per_exit = Vec::with_capacity(stages);
-        for s in 0..stages {
-            let logits = self.run_stage(image, &mut cache, &mut scratch, s);
-            let out = exit_output(&logits);
-            per_exit.push(out.clone());
-            let threshold = thresholds.get(s).copied().unwrap_or(f32::NEG_INFINITY);
-            if out.confidence > threshold || s + 1 == stages {
-                return Ok(Decision {
-                    class_index: out.class_index,
-                    confidence: out.confidence,
-                    exit: s + 1,
-                    macs: self.cum_macs[s],
-                    per_exit,
-                    logits,
-                });
-            }
-        }
-        Err(Error::config("stages", "a subnet has at least one stage"))
+        let mut out =
+            self.classify_batch_on(std::slice::from_ref(&image.to_vec()), thresholds, 1)?;
+        out.pop()
+            .ok_or_else(|| Error::config("classify", "no decision for the image"))
     }
 
     /// Classifies a batch of images, each leaving at its own exit, spread over the machine's
-    /// cores (one thread per chunk of images; sequential on wasm). Results are in input order
-    /// and equal [`StageWiseCpu::classify`] image by image.
+    /// cores (one part of the batch per thread; one thread in wasm). Results are in input
+    /// order and agree with [`StageWiseCpu::classify`] image by image (logits within 1e-5).
     pub fn classify_batch(&self, images: &[Vec<f32>], thresholds: &[f32]) -> Result<Vec<Decision>> {
         #[cfg(not(target_arch = "wasm32"))]
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -480,21 +303,19 @@ impl StageWiseCpu {
         thresholds: &[f32],
         threads: usize,
     ) -> Result<Vec<Decision>> {
+        super::check_thresholds(thresholds, self.plan.stages)?;
+        for image in images {
+            check_input(image, thresholds, &self.plan)?;
+        }
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let threads = threads.min(images.len());
+            let threads = threads.clamp(1, images.len().max(1));
             if threads > 1 {
                 let chunk = images.len().div_ceil(threads);
                 let parts: Vec<Result<Vec<Decision>>> = std::thread::scope(|scope| {
                     let handles: Vec<_> = images
                         .chunks(chunk)
-                        .map(|part| {
-                            scope.spawn(move || {
-                                part.iter()
-                                    .map(|x| self.classify(x, thresholds))
-                                    .collect::<Result<Vec<_>>>()
-                            })
-                        })
+                        .map(|part| scope.spawn(move || self.run_parts(part, thresholds)))
                         .collect();
                     handles
                         .into_iter()
@@ -514,9 +335,377 @@ impl StageWiseCpu {
         }
         #[cfg(target_arch = "wasm32")]
         let _ = threads;
-        images
-            .iter()
-            .map(|x| self.classify(x, thresholds))
-            .collect()
+        self.run_parts(images, thresholds)
+    }
+
+    /// Runs `images` on this thread, in passes of at most `part` images.
+    fn run_parts(&self, images: &[Vec<f32>], thresholds: &[f32]) -> Result<Vec<Decision>> {
+        let mut ws = self
+            .workspaces
+            .lock()
+            .map_or_else(|_| None, |mut pool| pool.pop())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(images.len());
+        for part in images.chunks(self.part) {
+            out.extend(self.run_batch(&mut ws, part, thresholds));
+        }
+        if let Ok(mut pool) = self.workspaces.lock() {
+            pool.push(ws);
+        }
+        Ok(out)
+    }
+
+    /// Sizes `ws` for `n` images and writes the stem's input patches.
+    fn prepare(&self, ws: &mut Workspace, images: &[Vec<f32>]) {
+        let p = &self.plan;
+        let n = images.len();
+        let (r, s0) = (p.resolution, p.stem_size());
+        let patches = sized(&mut ws.patches, n * s0 * s0 * STEM_TAPS);
+        // Patch of output pixel (oy, ox): taps (channel, ky, kx) of the 3×3 stride-2 window,
+        // zero outside the image.
+        for (i, image) in images.iter().enumerate() {
+            for oy in 0..s0 {
+                for ox in 0..s0 {
+                    let patch = &mut patches[((i * s0 + oy) * s0 + ox) * STEM_TAPS..][..STEM_TAPS];
+                    for (t, v) in patch.iter_mut().enumerate() {
+                        let (ci, ky, kx) = (t / 9, t / 3 % 3, t % 3);
+                        let (iy, ix) =
+                            ((2 * oy + ky).wrapping_sub(1), (2 * ox + kx).wrapping_sub(1));
+                        *v = if iy < r && ix < r {
+                            image[(ci * r + iy) * r + ix]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+        sized(&mut ws.stem, n * s0 * s0 * p.stem_cuts.width() as usize);
+        ws.blocks.resize_with(p.blocks.len(), BlockBuffers::default);
+        for (b, bufs) in p.blocks.iter().zip(&mut ws.blocks) {
+            let (size, out) = (b.size * b.size, b.out_size() * b.out_size());
+            let mid = b.mid_cuts.width() as usize;
+            let red = b.se_cuts.as_ref().map_or(0, |c| c.width() as usize);
+            sized(&mut bufs.expanded, n * size * mid);
+            sized(&mut bufs.mid, n * out * mid);
+            sized(&mut bufs.pooled, n * mid);
+            sized(&mut bufs.reduced, n * red);
+            sized(&mut bufs.gate, n * mid);
+            sized(&mut bufs.out, n * out * b.out_cuts.width() as usize);
+        }
+        let fs = p.final_size() * p.final_size();
+        sized(&mut ws.final_expand, n * fs * p.final_cuts.width() as usize);
+        sized(&mut ws.pooled, n * p.final_cuts.width() as usize);
+        sized(&mut ws.features, n * p.mix_cuts.width() as usize);
+        sized(&mut ws.logits, n * p.classes);
+    }
+
+    /// Runs stage `s` of every layer for the first `n` images of `ws`; their exit-s logits end
+    /// in `ws.logits`.
+    fn run_stage(&self, ws: &mut Workspace, n: usize, s: usize) {
+        let p = &self.plan;
+        let Workspace {
+            patches,
+            stem,
+            blocks,
+            final_expand,
+            pooled,
+            features,
+            logits,
+            pairs,
+        } = ws;
+        for Prepared { layer, pieces } in &self.layers {
+            let piece = pieces[s].as_ref();
+            let rows = layer.stage_rows(s);
+            let (width, lim) = (layer.rows.width() as usize, layer.cols.end(s) as usize);
+            let in_width = layer.cols.width() as usize;
+            // Pixels per image of the layer's output.
+            let px = layer.pixels;
+            match (&layer.kind, layer.block, piece) {
+                (LayerKind::Stem, _, Some(piece)) => {
+                    pointwise(
+                        patches,
+                        STEM_TAPS,
+                        STEM_TAPS,
+                        piece,
+                        layer.act,
+                        n * px,
+                        stem,
+                        width,
+                        rows,
+                        None,
+                    );
+                }
+                (LayerKind::Classifier { stage }, _, Some(piece)) if *stage == s => {
+                    let c = layer.cols.end(s) as usize;
+                    pointwise(
+                        features,
+                        in_width,
+                        c,
+                        piece,
+                        layer.act,
+                        n,
+                        logits,
+                        p.classes,
+                        0..p.classes,
+                        None,
+                    );
+                }
+                (LayerKind::FinalExpand, _, Some(piece)) => {
+                    let input = blocks.last().map_or(&*stem, |b| &b.out);
+                    pointwise(
+                        input,
+                        in_width,
+                        lim,
+                        piece,
+                        layer.act,
+                        n * px,
+                        final_expand,
+                        width,
+                        rows.clone(),
+                        None,
+                    );
+                    pool(final_expand, n, px, width, rows, pooled);
+                }
+                (LayerKind::FeatureMix, _, Some(piece)) => {
+                    pointwise(
+                        pooled, in_width, lim, piece, layer.act, n, features, width, rows, None,
+                    );
+                }
+                (kind, Some(i), piece) => {
+                    let (before, rest) = blocks.split_at_mut(i);
+                    let input: &[f32] = before.last().map_or(&*stem, |b| &b.out);
+                    let bufs = &mut rest[0];
+                    let plan_block = &p.blocks[i];
+                    let out_px = plan_block.out_size() * plan_block.out_size();
+                    let mid_width = plan_block.mid_cuts.width() as usize;
+                    match (kind, piece) {
+                        (LayerKind::Expand, Some(piece)) => {
+                            pointwise(
+                                input,
+                                in_width,
+                                lim,
+                                piece,
+                                layer.act,
+                                n * px,
+                                &mut bufs.expanded,
+                                width,
+                                rows,
+                                None,
+                            );
+                        }
+                        (LayerKind::Depthwise { kernels, stride }, Some(piece)) => {
+                            let x: &[f32] = if plan_block.expand {
+                                &bufs.expanded
+                            } else {
+                                input
+                            };
+                            let conv = PlaneConv {
+                                h: plan_block.size,
+                                w: plan_block.size,
+                                k: kernels[s],
+                                stride: *stride,
+                            };
+                            depthwise(
+                                &conv,
+                                x,
+                                piece,
+                                layer.act,
+                                n,
+                                width,
+                                rows,
+                                &mut bufs.mid,
+                                pairs,
+                            );
+                        }
+                        (LayerKind::Depthwise { .. }, None) => {
+                            // A skipped stage: its middle channels read as zeros later.
+                            zero(&mut bufs.mid, n, out_px, width, rows.clone());
+                            zero(&mut bufs.pooled, n, 1, width, rows);
+                        }
+                        (LayerKind::SeReduce, Some(piece)) => {
+                            pool(
+                                &bufs.mid,
+                                n,
+                                out_px,
+                                mid_width,
+                                layer.cols.range(s),
+                                &mut bufs.pooled,
+                            );
+                            pointwise(
+                                &bufs.pooled,
+                                in_width,
+                                lim,
+                                piece,
+                                layer.act,
+                                n,
+                                &mut bufs.reduced,
+                                width,
+                                rows,
+                                None,
+                            );
+                        }
+                        (LayerKind::SeReduce, None) => zero(&mut bufs.reduced, n, 1, width, rows),
+                        (LayerKind::SeExpand, Some(piece)) => {
+                            pointwise(
+                                &bufs.reduced,
+                                in_width,
+                                lim,
+                                piece,
+                                layer.act,
+                                n,
+                                &mut bufs.gate,
+                                width,
+                                rows.clone(),
+                                None,
+                            );
+                            for i in 0..n {
+                                let gate = &bufs.gate[i * width + rows.start..i * width + rows.end];
+                                for q in 0..out_px {
+                                    let row = &mut bufs.mid
+                                        [(i * out_px + q) * width + rows.start..][..rows.len()];
+                                    for (v, &g) in row.iter_mut().zip(gate) {
+                                        *v *= g;
+                                    }
+                                }
+                            }
+                        }
+                        (LayerKind::Project { residual }, Some(piece)) => {
+                            let res = residual.then_some(input);
+                            pointwise(
+                                &bufs.mid,
+                                in_width,
+                                lim,
+                                piece,
+                                layer.act,
+                                n * px,
+                                &mut bufs.out,
+                                width,
+                                rows,
+                                res,
+                            );
+                        }
+                        (LayerKind::Project { .. }, None) => {
+                            // A skipped stage passes its slice of the block input through.
+                            for q in 0..n * px {
+                                bufs.out[q * width + rows.start..q * width + rows.end]
+                                    .copy_from_slice(
+                                        &input[q * width + rows.start..q * width + rows.end],
+                                    );
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Classifies `images` (checked) together, each leaving at its own exit.
+    fn run_batch(
+        &self,
+        ws: &mut Workspace,
+        images: &[Vec<f32>],
+        thresholds: &[f32],
+    ) -> Vec<Decision> {
+        let p = &self.plan;
+        let stages = p.stages;
+        self.prepare(ws, images);
+        // Slot j of the workspace holds image ids[j].
+        let mut ids: Vec<usize> = (0..images.len()).collect();
+        let mut per_exit: Vec<Vec<ExitOutput>> = vec![Vec::new(); images.len()];
+        let mut done: Vec<Option<Decision>> = (0..images.len()).map(|_| None).collect();
+        for s in 0..stages {
+            let n = ids.len();
+            if n == 0 {
+                break;
+            }
+            self.run_stage(ws, n, s);
+            let threshold = thresholds.get(s).copied().unwrap_or(f32::NEG_INFINITY);
+            let mut keep = Vec::with_capacity(n);
+            for (slot, &id) in ids.iter().enumerate() {
+                let logits = &ws.logits[slot * p.classes..(slot + 1) * p.classes];
+                let out = exit_output(logits);
+                per_exit[id].push(out.clone());
+                if out.confidence > threshold || s + 1 == stages {
+                    done[id] = Some(Decision {
+                        class_index: out.class_index,
+                        confidence: out.confidence,
+                        exit: s + 1,
+                        macs: self.cum_macs[s],
+                        per_exit: std::mem::take(&mut per_exit[id]),
+                        logits: logits.to_vec(),
+                    });
+                } else {
+                    keep.push(slot);
+                }
+            }
+            if keep.len() < n && s + 1 < stages {
+                compact(ws, images.len(), &keep);
+            }
+            ids = keep.iter().map(|&slot| ids[slot]).collect();
+        }
+        done.into_iter().flatten().collect()
+    }
+}
+
+/// Packs the images in slots `keep` (ascending) to the front of every buffer later stages
+/// read; the buffers hold `slots` images each.
+fn compact(ws: &mut Workspace, slots: usize, keep: &[usize]) {
+    let mut buffers: Vec<&mut Vec<f32>> = vec![&mut ws.patches, &mut ws.stem];
+    for b in &mut ws.blocks {
+        buffers.extend([&mut b.mid, &mut b.pooled, &mut b.reduced, &mut b.out]);
+    }
+    buffers.extend([&mut ws.pooled, &mut ws.features]);
+    let per_image: Vec<usize> = buffers.iter().map(|b| b.len() / slots.max(1)).collect();
+    for (to, &from) in keep.iter().enumerate() {
+        if from != to {
+            move_image(&mut buffers, &per_image, from, to);
+        }
+    }
+}
+
+/// Depthwise conv of channels `cols` (kernel `piece`, `[k·k, cols.len()]`) for `images`
+/// images of `width` channels, then bias and activation, into `y`.
+#[allow(clippy::too_many_arguments)]
+fn depthwise(
+    conv: &PlaneConv,
+    x: &[f32],
+    piece: &Piece,
+    act: Activation,
+    images: usize,
+    width: usize,
+    cols: Range<usize>,
+    y: &mut [f32],
+    pairs: &mut Vec<(usize, usize)>,
+) {
+    let (hw, ohw, k, wo) = (
+        conv.h * conv.w,
+        conv.out_h() * conv.out_w(),
+        conv.k,
+        conv.out_w(),
+    );
+    let c = cols.len();
+    let reads = |o: usize, len: usize| {
+        (0..k).filter_map(move |t| {
+            let i = (o * conv.stride + t).checked_sub(k / 2)?;
+            (i < len).then_some((t, i))
+        })
+    };
+    for q in 0..ohw {
+        pairs.clear();
+        for (ky, iy) in reads(q / wo, conv.h) {
+            for (kx, ix) in reads(q % wo, conv.w) {
+                pairs.push(((ky * k + kx) * c, (iy * conv.w + ix) * width + cols.start));
+            }
+        }
+        for i in 0..images {
+            let row = &mut y[(i * ohw + q) * width + cols.start..][..c];
+            paired_dots(row, &piece.weight, &x[i * hw * width..], pairs);
+            for (v, &b) in row.iter_mut().zip(&piece.bias) {
+                *v = act.apply_f32(*v + b);
+            }
+        }
     }
 }
