@@ -5,7 +5,8 @@
 //! layer at full width, filled slice by slice), so a 1×1 conv over all the batch's pixels is one
 //! matrix product (the `gemm` crate natively, dot products on SIMD128 in wasm) whose epilogue
 //! (bias, activation, residual) runs over the block it just wrote, and a depthwise conv
-//! vectorizes along the channels ([`paired_dots`]). Each stage's weight pieces are cut out of
+//! vectorizes along the channels ([`paired_dots_fused`]); on x86-64 CPUs with AVX2 and FMA
+//! the whole stage is compiled for them. Each stage's weight pieces are cut out of
 //! the file's weights once, at load (BN already folded). After each exit the images that leave
 //! drop out and the rest are packed to the front, so later stages run only on the images still
 //! inside. A batch spreads over threads natively, one part per thread. Workspaces are kept
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::net::NetWeights;
 use crate::ops::dw_channels::PlaneConv;
 use crate::ops::Activation;
-use crate::simd::paired_dots;
+use crate::simd::paired_dots_fused;
 use crate::space::{count, Layer, LayerKind, Plan, Preset, SubnetConfig, STEM_TAPS};
 
 /// Most activation floats one pass of a batch may hold; larger batches run in parts.
@@ -82,6 +83,7 @@ fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
 /// `y[p, cols] = act(x[p, ..lim] · wᵀ + bias (+ res[p, cols]))` for `p < pixels`: `x` rows `ldx`
 /// apart, `w` `[cols.len(), lim]`, `y` and `res` rows `ldy` apart.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn pointwise(
     x: &[f32],
     ldx: usize,
@@ -174,6 +176,7 @@ fn product(
 
 /// `pooled[i, cols] = mean over pixels of x[i, pixel, cols]` for `images` images of `pixels`
 /// pixels, `width` channels.
+#[inline(always)]
 fn pool(
     x: &[f32],
     images: usize,
@@ -197,6 +200,7 @@ fn pool(
 }
 
 /// Zeroes channels `cols` of `images` images of `pixels` pixels, `width` channels.
+#[inline(always)]
 fn zero(x: &mut [f32], images: usize, pixels: usize, width: usize, cols: Range<usize>) {
     for r in 0..images * pixels {
         x[r * width + cols.start..r * width + cols.end].fill(0.0);
@@ -403,6 +407,23 @@ impl StageWiseCpu {
     /// Runs stage `s` of every layer for the first `n` images of `ws`; their exit-s logits end
     /// in `ws.logits`.
     fn run_stage(&self, ws: &mut Workspace, n: usize, s: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::x86::avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            return unsafe { self.run_stage_avx2(ws, n, s) };
+        }
+        self.run_stage_body(ws, n, s);
+    }
+
+    /// [`Self::run_stage`] compiled for AVX2 and FMA (its loops inline into it).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_stage_avx2(&self, ws: &mut Workspace, n: usize, s: usize) {
+        self.run_stage_body(ws, n, s);
+    }
+
+    #[inline(always)]
+    fn run_stage_body(&self, ws: &mut Workspace, n: usize, s: usize) {
         let p = &self.plan;
         let Workspace {
             patches,
@@ -669,6 +690,7 @@ fn compact(ws: &mut Workspace, slots: usize, keep: &[usize]) {
 /// Depthwise conv of channels `cols` (kernel `piece`, `[k·k, cols.len()]`) for `images`
 /// images of `width` channels, then bias and activation, into `y`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn depthwise(
     conv: &PlaneConv,
     x: &[f32],
@@ -702,7 +724,7 @@ fn depthwise(
         }
         for i in 0..images {
             let row = &mut y[(i * ohw + q) * width + cols.start..][..c];
-            paired_dots(row, &piece.weight, &x[i * hw * width..], pairs);
+            paired_dots_fused(row, &piece.weight, &x[i * hw * width..], pairs);
             for (v, &b) in row.iter_mut().zip(&piece.bias) {
                 *v = act.apply_f32(*v + b);
             }
