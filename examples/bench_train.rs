@@ -3,7 +3,7 @@
 //!
 //!   cargo run --release --example bench_train -- [--device cpu|gpu|lavapipe] [--batch 64] [--steps 5]
 //!     [--ops custom,composed,pytorch] [--python python3] [--torch-device cpu|cuda]
-//!     [--subnets largest,random,smallest]
+//!     [--subnets largest,random,smallest] [--profile]
 //!
 //! Each subnet runs twice: with the elastic convolutions (and, on the CPU, the batch norms) as
 //! this crate's custom ops (`enas4d::elastic`, the training path) and as compositions of plain
@@ -12,6 +12,15 @@
 //!
 //! GFLOP/s counts 6 × the stage-wise MACs (forward + backward) per image; the composed pass
 //! computes more (the zero blocks of the masks), so this is the rate that matters to a user.
+//!
+//! `--profile` counts, over the timed steps of each burn row, the kernel launches of each
+//! phase (every launch cubecl issues: burn's own kernels, this crate's WGSL kernels, copies),
+//! with the most frequent kernels, and the host waits and transfers the step itself issues:
+//! the image and target uploads, the loss read the trainer makes every step, and the three
+//! device syncs this benchmark adds to time the phases (the loss read only with `--profile`, so
+//! the timings stay comparable with runs before it). On the CPU backend nothing is launched
+//! through cubecl, so it counts only there it runs on a wgpu device (lavapipe counts the same
+//! launches a GPU gets).
 //!
 //! The `pytorch` rows run the same layers, masks and step in PyTorch on `--torch-device`
 //! (default its CPU backend; `cuda` beside a GPU run) through `examples/torch_train_step.py`,
@@ -22,7 +31,12 @@
 //! rows compare the same computation. They need `--python` (default `python3`) to import
 //! `torch`; without it the table says so and goes on.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
@@ -44,8 +58,71 @@ fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// The phases of a training step.
+const PHASES: [&str; 3] = ["forward + loss", "backward", "optimizer"];
+
+/// Kernel launches per phase and kernel name, counted while installed.
+#[derive(Default)]
+struct PhaseLaunches {
+    phase: AtomicUsize,
+    counts: Mutex<[BTreeMap<&'static str, usize>; 3]>,
+}
+
+impl LaunchObserver for PhaseLaunches {
+    fn launched(&self, kernel: &'static str) {
+        let phase = self.phase.load(Ordering::Relaxed).min(2);
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts[phase].entry(kernel).or_default() += 1;
+        }
+    }
+}
+
+impl PhaseLaunches {
+    /// Prints launches per step and phase over `steps` steps, with the most frequent kernels.
+    fn report(&self, label: &str, steps: usize) {
+        let Ok(counts) = self.counts.lock() else {
+            return;
+        };
+        let per = |n: usize| n as f64 / steps.max(1) as f64;
+        let total: usize = counts.iter().flat_map(|c| c.values()).sum();
+        println!(
+            "  profile {label}: {:.0} kernel launches per step; host per step: 2 uploads (images, \
+             targets), 1 loss read (a host wait, as the trainer makes), 3 syncs (this benchmark's \
+             phase timing)",
+            per(total)
+        );
+        for (phase, c) in PHASES.iter().zip(counts.iter()) {
+            // By kernel type: the generic arguments (element types, operations) merged.
+            let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+            for (k, n) in c {
+                *kinds.entry(short(k)).or_default() += n;
+            }
+            let mut top: Vec<(String, usize)> = kinds.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1));
+            let names: Vec<String> = top
+                .iter()
+                .take(5)
+                .map(|(k, n)| format!("{:.0}× {k}", per(*n)))
+                .collect();
+            println!(
+                "    {phase:<15} {:>6.0} launches, {} kernels; most: {}",
+                per(c.values().sum()),
+                c.len(),
+                names.join(", ")
+            );
+        }
+    }
+}
+
+/// A kernel's name without its module path and generic arguments.
+fn short(name: &str) -> String {
+    let base = name.split('<').next().unwrap_or(name);
+    base.rsplit("::").next().unwrap_or(base).to_string()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (device, name) = parse_device(&arg("--device", "cpu"))?;
+    let profile = std::env::args().any(|a| a == "--profile");
     let batch: usize = arg("--batch", "64").parse()?;
     let steps: usize = arg("--steps", "5").parse()?;
     let ad = device.clone().autodiff();
@@ -97,12 +174,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         for composed in [false, true] {
             if ops.contains(&if composed { "composed" } else { "custom" }) {
-                let split = burn_step(&ad, &preset, &plan, batch, steps, composed, &mut rng)?;
-                row(
-                    if composed { "composed" } else { "custom" },
-                    split.iter().sum(),
-                    Some(split),
-                );
+                let launches = profile.then(|| Arc::new(PhaseLaunches::default()));
+                let split = burn_step(
+                    &ad,
+                    &preset,
+                    &plan,
+                    (batch, steps),
+                    composed,
+                    &mut rng,
+                    launches.as_ref(),
+                )?;
+                let ops = if composed { "composed" } else { "custom" };
+                row(ops, split.iter().sum(), Some(split));
+                if let Some(l) = launches {
+                    l.report(&format!("{label} {ops}"), steps);
+                }
             }
         }
         if torch_ok {
@@ -131,15 +217,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Seconds per training step of `plan` on burn (`composed`: the reference ops), split into
-/// forward + loss, backward, and the optimizer step (the device is synchronised after each).
+/// forward + loss, backward, and the optimizer step (the device is synchronised after each);
+/// `launches` counts the timed steps' kernel launches per phase.
 fn burn_step(
     ad: &burn::tensor::Device,
     preset: &Preset,
     plan: &Plan,
-    batch: usize,
-    steps: usize,
+    (batch, steps): (usize, usize),
     composed: bool,
     rng: &mut SmallRng,
+    launches: Option<&Arc<PhaseLaunches>>,
 ) -> BoxResult<[f64; 3]> {
     let mut net = Supernet::new(preset, ad, 1)?;
     let mut optim = AdamWConfig::new().init();
@@ -150,7 +237,16 @@ fn burn_step(
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
     let mut split = [0.0; 3];
+    let phase = |p: usize| {
+        if let Some(l) = launches {
+            l.phase.store(p, Ordering::Relaxed);
+        }
+    };
     for step in 0..steps + 2 {
+        let _watch = launches
+            .filter(|_| step >= 2)
+            .map(|l| LaunchObservation::new(l.clone()));
+        phase(0);
         let t0 = Instant::now();
         let x = Tensor::from_data(TensorData::new(images.clone(), [batch, 3, r, r]), ad);
         let opts = PassOptions {
@@ -161,11 +257,20 @@ fn burn_step(
         let logits = forward(&net, plan, x, &mut masks, opts)?;
         let targets = smoothed_targets(&labels, 10, 0.1, ad);
         let loss = multi_exit_loss(&logits, &targets, None, LossWeights::default());
+        if launches.is_some() {
+            // The trainer reads the loss every step (to stop on a NaN and to log it).
+            let value = loss.clone().into_data().try_into_vec::<f32>();
+            if value.map_or(true, |v| v.first().is_none_or(|x| !x.is_finite())) {
+                return Err("the loss is not a finite number".into());
+            }
+        }
         ad.sync()?;
         let t1 = Instant::now();
+        phase(1);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         ad.sync()?;
         let t2 = Instant::now();
+        phase(2);
         net = optim.step(1e-3, net, grads);
         ad.sync()?;
         if step >= 2 {
