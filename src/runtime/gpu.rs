@@ -6,7 +6,6 @@
 //! leaving at its own exit: after a stage the staying images' activations are packed to the
 //! front of the buffers, so later stages compute nothing for the images that left.
 
-use std::ops::Range;
 use std::sync::Mutex;
 
 use super::{check_input, Decision, ExitOutput};
@@ -16,12 +15,11 @@ use crate::net::NetWeights;
 use crate::ops::conv::{encode_conv, ConvSpec};
 use crate::ops::dwconv::{encode_dwconv, DwConvSpec};
 use crate::ops::gemm::{encode_gemm, GemmSpec};
-use crate::ops::mbconv::DW_STRIDE;
 use crate::ops::pool::encode_pool;
 use crate::ops::se::encode_se_scale;
 use crate::ops::softmax::encode_softmax;
 use crate::ops::{Activation, Planes};
-use crate::space::{count, Plan, Preset, StageCuts, SubnetConfig};
+use crate::space::{count, LayerKind, Piece, Plan, Preset, StageCuts, SubnetConfig};
 
 /// A layer's weights for one stage: the stage's rows and their affine.
 struct Layer {
@@ -152,25 +150,67 @@ pub struct StageWiseGpu {
     largest_buffer: u64,
 }
 
-/// Rows `rows` over columns `0..lim` of a dense `[.., cols]` matrix, and the rows' affine.
-fn slice_rows(
-    ctx: &GpuContext,
-    w: &[f32],
-    affine: &[f32],
-    cols: usize,
-    rows: Range<usize>,
-    lim: usize,
-) -> Layer {
-    let n = affine.len() / 2;
-    let mut ws = Vec::with_capacity(rows.len() * lim);
-    for o in rows.clone() {
-        ws.extend_from_slice(&w[o * cols..][..lim]);
-    }
-    let mut a: Vec<f32> = affine[rows.clone()].to_vec();
-    a.extend_from_slice(&affine[n + rows.start..n + rows.end]);
+/// A stage piece of a layer on the device: its weight (BN scale folded) and an affine of
+/// scale 1 and the piece's bias (0 without one).
+fn upload(ctx: &GpuContext, piece: Piece) -> Layer {
+    let rows = piece.shape.first().copied().unwrap_or(0);
+    let mut affine = vec![1.0; rows];
+    affine.extend(piece.bias.unwrap_or_else(|| vec![0.0; rows]));
     Layer {
-        w: ctx.upload_f32("stage weights", &ws),
-        affine: ctx.upload_f32("stage affine", &a),
+        w: ctx.upload_f32(&piece.name, &piece.weight),
+        affine: ctx.upload_f32(&piece.name, &affine),
+    }
+}
+
+/// One block's pieces for one stage while they are being gathered.
+#[derive(Default)]
+struct BlockParts {
+    expand: Option<Layer>,
+    dw: Option<Layer>,
+    se_reduce: Option<Layer>,
+    se_expand: Option<Layer>,
+    project: Option<Layer>,
+}
+
+/// One stage's pieces while they are being gathered from the layer list.
+#[derive(Default)]
+struct StageParts {
+    stem: Option<Layer>,
+    blocks: Vec<BlockParts>,
+    final_expand: Option<Layer>,
+    mix: Option<Layer>,
+    classifier: Option<Layer>,
+}
+
+impl StageParts {
+    /// The stage's weights, every piece the plan needs present.
+    fn finish(self) -> Result<StageWeights> {
+        let missing = |what: &str| Error::config("weights", format!("no stage piece for {what}"));
+        let blocks = self
+            .blocks
+            .into_iter()
+            .map(|b| {
+                // A block the stage skips has no piece at all.
+                let Some(dw) = b.dw else {
+                    return Ok(None);
+                };
+                Ok(Some(BlockStage {
+                    expand: b.expand,
+                    dw,
+                    se: b.se_reduce.zip(b.se_expand),
+                    project: b.project.ok_or_else(|| missing("a project"))?,
+                }))
+            })
+            .collect::<Result<_>>()?;
+        Ok(StageWeights {
+            stem: self.stem.ok_or_else(|| missing("the stem"))?,
+            blocks,
+            final_expand: self
+                .final_expand
+                .ok_or_else(|| missing("the final expand"))?,
+            mix: self.mix.ok_or_else(|| missing("the feature mix"))?,
+            classifier: self.classifier.ok_or_else(|| missing("a classifier"))?,
+        })
     }
 }
 
@@ -222,103 +262,35 @@ impl StageWiseGpu {
         weights.check(&plan)?;
         weights.check_finite()?;
         let cum_macs = count(preset, config)?.cum_macs;
-        let mut stages = Vec::with_capacity(plan.stages);
-        for s in 0..plan.stages {
-            let stem = slice_rows(
-                ctx,
-                &weights.stem.0,
-                &weights.stem.1,
-                27,
-                plan.stem_cuts.range(s),
-                27,
-            );
-            let blocks = plan
-                .blocks
-                .iter()
-                .zip(&weights.blocks)
-                .map(|(b, bw)| {
-                    if !b.active[s] {
-                        return None;
-                    }
-                    let (cin, mid) = (b.in_cuts.width() as usize, b.mid_cuts.width() as usize);
-                    let mr = b.mid_cuts.range(s);
-                    let k = b.kernels[s];
-                    let mut dw = Vec::with_capacity(mr.len() * k * k);
-                    for c in mr.clone() {
-                        dw.extend_from_slice(&bw.dw.0[c * DW_STRIDE..][..k * k]);
-                    }
-                    let mut da: Vec<f32> = bw.dw.1[mr.clone()].to_vec();
-                    da.extend_from_slice(&bw.dw.1[mid + mr.start..mid + mr.end]);
-                    let se = match (&bw.se, &b.se_cuts) {
-                        (Some(se), Some(red)) => Some((
-                            slice_rows(
-                                ctx,
-                                &se.reduce_w,
-                                &se.reduce_affine,
-                                mid,
-                                red.range(s),
-                                b.mid_cuts.end(s) as usize,
-                            ),
-                            slice_rows(
-                                ctx,
-                                &se.expand_w,
-                                &se.expand_affine,
-                                red.width() as usize,
-                                mr.clone(),
-                                red.end(s) as usize,
-                            ),
-                        )),
-                        _ => None,
-                    };
-                    Some(BlockStage {
-                        expand: bw.expand.as_ref().map(|(w, a)| {
-                            slice_rows(ctx, w, a, cin, mr.clone(), b.in_cuts.end(s) as usize)
-                        }),
-                        dw: Layer {
-                            w: ctx.upload_f32("dw", &dw),
-                            affine: ctx.upload_f32("dw affine", &da),
-                        },
-                        se,
-                        project: slice_rows(
-                            ctx,
-                            &bw.project.0,
-                            &bw.project.1,
-                            mid,
-                            b.out_cuts.range(s),
-                            b.mid_cuts.end(s) as usize,
-                        ),
-                    })
-                })
-                .collect();
-            let last = plan.last_cuts();
-            let fe = &weights.final_expand;
-            let mix = &weights.feature_mix;
-            let (cw, cb) = &weights.classifiers[s];
-            stages.push(StageWeights {
-                stem,
-                blocks,
-                final_expand: slice_rows(
-                    ctx,
-                    &fe.0,
-                    &fe.1,
-                    last.width() as usize,
-                    plan.final_cuts.range(s),
-                    last.end(s) as usize,
-                ),
-                mix: slice_rows(
-                    ctx,
-                    &mix.0,
-                    &mix.1,
-                    plan.final_cuts.width() as usize,
-                    plan.mix_cuts.range(s),
-                    plan.final_cuts.end(s) as usize,
-                ),
-                classifier: Layer {
-                    w: ctx.upload_f32("classifier", cw),
-                    affine: ctx.upload_f32("classifier bias", cb),
-                },
-            });
+        let mut parts: Vec<StageParts> = (0..plan.stages)
+            .map(|_| StageParts {
+                blocks: plan.blocks.iter().map(|_| BlockParts::default()).collect(),
+                ..StageParts::default()
+            })
+            .collect();
+        for (layer, (w, a)) in plan.layers().iter().zip(weights.params()) {
+            for s in layer.stored_stages() {
+                let piece = Some(upload(ctx, layer.cut(s, w, a)));
+                let stage = &mut parts[s];
+                let block = layer.block.and_then(|i| stage.blocks.get_mut(i));
+                match (&layer.kind, block) {
+                    (LayerKind::Stem, _) => stage.stem = piece,
+                    (LayerKind::FinalExpand, _) => stage.final_expand = piece,
+                    (LayerKind::FeatureMix, _) => stage.mix = piece,
+                    (LayerKind::Classifier { .. }, _) => stage.classifier = piece,
+                    (LayerKind::Expand, Some(b)) => b.expand = piece,
+                    (LayerKind::Depthwise { .. }, Some(b)) => b.dw = piece,
+                    (LayerKind::SeReduce, Some(b)) => b.se_reduce = piece,
+                    (LayerKind::SeExpand, Some(b)) => b.se_expand = piece,
+                    (LayerKind::Project { .. }, Some(b)) => b.project = piece,
+                    _ => return Err(Error::config(layer.name.clone(), "not in a block")),
+                }
+            }
         }
+        let stages = parts
+            .into_iter()
+            .map(StageParts::finish)
+            .collect::<Result<Vec<_>>>()?;
         let largest = plan.largest_activation_floats() * 4;
         let limit = ctx.adapter().limits.max_storage_buffer_binding_size;
         if largest > limit {
