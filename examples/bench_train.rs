@@ -98,7 +98,7 @@ impl PhaseLaunches {
                 *kinds.entry(short(k)).or_default() += n;
             }
             let mut top: Vec<(String, usize)> = kinds.into_iter().collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1));
+            top.sort_by_key(|t| std::cmp::Reverse(t.1));
             let names: Vec<String> = top
                 .iter()
                 .take(5)
