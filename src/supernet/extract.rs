@@ -8,9 +8,7 @@ use super::forward::Pass;
 use super::params::{Bn, Supernet};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
-use crate::ops::mbconv::{MbConvWeights, DW_STRIDE};
-use crate::ops::se::SeWeights;
-use crate::space::Plan;
+use crate::space::{LayerKind, Plan, DW_STRIDE};
 
 fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
@@ -62,100 +60,97 @@ impl Folder<'_> {
     }
 }
 
-/// The weights of `plan` in `net`, BN folded with `stats` (recorded for this subnet).
+/// The weights of `plan` in `net`, BN folded with `stats` (recorded for this subnet): each
+/// layer of the layer list, in order, taken from the supernet's parameters.
 pub fn extract(net: &Supernet, plan: &Plan, stats: &BnStats) -> Result<NetWeights<Vec<f32>>> {
     let mut bn = Folder { stats, index: 0 };
-    let c0 = plan.stem_cuts.width() as usize;
-    let stem = (
-        host(net.stem.val().slice(0..c0))?,
-        bn.fold(&net.stem_bn, c0)?,
-    );
-    let mut blocks = Vec::with_capacity(plan.blocks.len());
-    for b in &plan.blocks {
-        let slot = b.elastic_index.map_or(0, |i| i + 1);
-        let p = net.blocks.get(slot).ok_or_else(|| {
-            Error::config("supernet", "the plan has more blocks than the supernet")
-        })?;
-        let (cin, mid, cout) = (
-            b.in_cuts.width() as usize,
-            b.mid_cuts.width() as usize,
-            b.out_cuts.width() as usize,
-        );
-        let expand = match &p.expand {
-            Some(e) if b.expand => {
-                Some((rows_cols(e.weight.val(), mid, cin)?, bn.fold(&e.bn, mid)?))
-            }
-            _ => None,
+    let mut params = Vec::with_capacity(plan.layers().len());
+    for layer in plan.layers() {
+        let (rows, cols) = (layer.rows.width() as usize, layer.cols.width() as usize);
+        let block = |i: usize| {
+            let slot = plan
+                .blocks
+                .get(i)
+                .and_then(|b| b.elastic_index)
+                .map_or(0, |e| e + 1);
+            net.blocks.get(slot).ok_or_else(|| {
+                Error::config("supernet", "the plan has more blocks than the supernet")
+            })
         };
-        let kernels = Pass::kernels(p, mid, &b.kernels);
-        let mut dw = vec![0.0; mid * DW_STRIDE];
-        for (s, &k) in b.kernels.iter().enumerate() {
-            let kk = kernels[k / 2 - 1]
-                .clone()
-                .ok_or_else(|| Error::config("kernel", format!("size {k} not prepared")))?;
-            let v = host(kk)?;
-            for c in b.mid_cuts.range(s) {
-                dw[c * DW_STRIDE..c * DW_STRIDE + k * k]
-                    .copy_from_slice(&v[c * k * k..(c + 1) * k * k]);
+        let no_part =
+            |part: &str| Error::config(layer.name.clone(), format!("the supernet has no {part}"));
+        let pair = match (&layer.kind, layer.block) {
+            (LayerKind::Stem, _) => (
+                host(net.stem.val().slice(0..rows))?,
+                bn.fold(&net.stem_bn, rows)?,
+            ),
+            (LayerKind::Expand, Some(i)) => {
+                let e = block(i)?.expand.as_ref().ok_or_else(|| no_part("expand"))?;
+                (
+                    rows_cols(e.weight.val(), rows, cols)?,
+                    bn.fold(&e.bn, rows)?,
+                )
             }
-        }
-        let dw = (dw, bn.fold(&p.dw_bn, mid)?);
-        let se = match (&p.se, &b.se_cuts) {
-            (Some(se), Some(rc)) => {
-                let r = rc.width() as usize;
-                Some(SeWeights {
-                    reduce_w: rows_cols(se.reduce.val(), r, mid)?,
-                    reduce_affine: bias_affine(host(se.reduce_bias.val().slice(0..r))?),
-                    expand_w: rows_cols(se.expand.val(), mid, r)?,
-                    expand_affine: bias_affine(host(se.expand_bias.val().slice(0..mid))?),
-                })
+            (LayerKind::Depthwise { kernels, .. }, Some(i)) => {
+                let p = block(i)?;
+                let prepared = Pass::kernels(p, rows, kernels);
+                let mut dw = vec![0.0; rows * DW_STRIDE];
+                for (s, &k) in kernels.iter().enumerate() {
+                    let kk = prepared[k / 2 - 1]
+                        .clone()
+                        .ok_or_else(|| Error::config("kernel", format!("size {k} not prepared")))?;
+                    let v = host(kk)?;
+                    for c in layer.rows.range(s) {
+                        dw[c * DW_STRIDE..c * DW_STRIDE + k * k]
+                            .copy_from_slice(&v[c * k * k..(c + 1) * k * k]);
+                    }
+                }
+                (dw, bn.fold(&p.dw_bn, rows)?)
             }
-            _ => None,
+            (LayerKind::SeReduce, Some(i)) => {
+                let se = block(i)?.se.as_ref().ok_or_else(|| no_part("SE"))?;
+                (
+                    rows_cols(se.reduce.val(), rows, cols)?,
+                    bias_affine(host(se.reduce_bias.val().slice(0..rows))?),
+                )
+            }
+            (LayerKind::SeExpand, Some(i)) => {
+                let se = block(i)?.se.as_ref().ok_or_else(|| no_part("SE"))?;
+                (
+                    rows_cols(se.expand.val(), rows, cols)?,
+                    bias_affine(host(se.expand_bias.val().slice(0..rows))?),
+                )
+            }
+            (LayerKind::Project { .. }, Some(i)) => {
+                let p = &block(i)?.project;
+                (
+                    rows_cols(p.weight.val(), rows, cols)?,
+                    bn.fold(&p.bn, rows)?,
+                )
+            }
+            (LayerKind::FinalExpand, _) => (
+                rows_cols(net.final_expand.weight.val(), rows, cols)?,
+                bn.fold(&net.final_expand.bn, rows)?,
+            ),
+            (LayerKind::FeatureMix, _) => (
+                rows_cols(net.feature_mix.val(), rows, cols)?,
+                bias_affine(vec![0.0; rows]),
+            ),
+            (LayerKind::Classifier { stage }, _) => {
+                let head = net
+                    .classifiers
+                    .get(*stage)
+                    .ok_or_else(|| no_part("classifier"))?;
+                (
+                    rows_cols(head.weight.val(), layer.out_channels(), layer.row_stride())?,
+                    bias_affine(host(head.bias.val())?),
+                )
+            }
+            _ => return Err(Error::config(layer.name.clone(), "not in a block")),
         };
-        let project = (
-            rows_cols(p.project.weight.val(), cout, mid)?,
-            bn.fold(&p.project.bn, cout)?,
-        );
-        blocks.push(MbConvWeights {
-            expand,
-            dw,
-            se,
-            project,
-        });
+        params.push(pair);
     }
-    let last = plan.last_cuts().width() as usize;
-    let (f, m) = (
-        plan.final_cuts.width() as usize,
-        plan.mix_cuts.width() as usize,
-    );
-    let final_expand = (
-        rows_cols(net.final_expand.weight.val(), f, last)?,
-        bn.fold(&net.final_expand.bn, f)?,
-    );
-    let feature_mix = (
-        rows_cols(net.feature_mix.val(), m, f)?,
-        bias_affine(vec![0.0; m]),
-    );
-    let classifiers = net
-        .classifiers
-        .iter()
-        .take(plan.stages)
-        .enumerate()
-        .map(|(s, head)| {
-            let c = plan.mix_cuts.end(s) as usize;
-            Ok((
-                rows_cols(head.weight.val(), plan.classes, c)?,
-                bias_affine(host(head.bias.val())?),
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let w = NetWeights {
-        stem,
-        blocks,
-        final_expand,
-        feature_mix,
-        classifiers,
-    };
+    let w = NetWeights::from_params(plan, params)?;
     w.check(plan)?;
     Ok(w)
 }
