@@ -1,10 +1,11 @@
 // A tiny dependency-free static file server for the browser tests.
 //
-//   serve({ root, pkg, models }) -> Promise<{ url, close }>
+//   serve({ root, pkg, models, extra }) -> Promise<{ url, close }>
 //
 // Serves `root` (the repository's web/ folder) at `/`, `pkg` (the
 // wasm-bindgen output folder) at `/pkg/` and `models` (the repository's
-// models/ folder) at `/models/`, bound to 127.0.0.1 on an ephemeral port.
+// models/ folder) at `/models/`, and each `[prefix, dir]` of `extra` at its prefix, bound to
+// 127.0.0.1 on an ephemeral port.
 // Run directly to browse by hand (the demo is at /index.html):
 //
 //   node tests/browser/serve.mjs [pkg-dir] [port]
@@ -27,6 +28,8 @@ const MIME = {
   '.ico': 'image/x-icon',
   '.txt': 'text/plain; charset=utf-8',
   '.safetensors': 'application/octet-stream',
+  '.onnx': 'application/octet-stream',
+  '.f32': 'application/octet-stream',
   '.ts': 'text/plain; charset=utf-8',
 };
 
@@ -36,9 +39,9 @@ function within(base, rel) {
   return full === base || full.startsWith(base + path.sep) ? full : null;
 }
 
-export async function serve({ root, pkg, models, port = 0, host = '127.0.0.1' }) {
+export async function serve({ root, pkg, models, extra = [], port = 0, host = '127.0.0.1' }) {
   const rootDir = path.resolve(root);
-  const mounts = [['/pkg', pkg], ['/models', models]]
+  const mounts = [['/pkg', pkg], ['/models', models], ...extra]
     .filter(([, dir]) => dir)
     .map(([prefix, dir]) => [prefix, path.resolve(dir)]);
 
