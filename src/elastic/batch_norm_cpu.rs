@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::supernet::BN_EPS;
+use super::BN_EPS;
 
 /// `[N, C, P]`: samples, channels, plane size.
 #[derive(Clone, Copy, Debug)]

@@ -43,6 +43,9 @@ use burn::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::space::StageCuts;
 
+/// BN ε (DESIGN §1).
+pub const BN_EPS: f64 = 1e-5;
+
 /// Stage cut points of the output and input axes of a masked 1×1 conv (equal stage counts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StageMask {

@@ -6,7 +6,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::StageMask;
-use crate::supernet::BN_EPS;
+use super::BN_EPS;
 
 /// The 0/1 mask `[O, I]` of `mask` on `like`'s device.
 pub fn mask_tensor(mask: &StageMask, like: &Tensor<2>) -> Tensor<2> {

@@ -8,8 +8,7 @@ use super::params::Bn;
 use crate::elastic;
 use crate::error::{Error, Result};
 
-/// BN ε (DESIGN §1).
-pub const BN_EPS: f64 = 1e-5;
+pub use crate::elastic::BN_EPS;
 
 /// Per-subnet statistics of every batch-norm layer, in execution order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
