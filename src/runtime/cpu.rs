@@ -29,11 +29,17 @@ use crate::space::{count, Layer, LayerKind, Plan, Preset, SubnetConfig, STEM_TAP
 /// 16 MiB on a 2-core x86-64 machine (docs/benchmarks.md).
 const WORKSPACE_FLOATS: u64 = 1 << 20;
 
+/// A depthwise piece's taps: per output pixel, its `(kernel offset, input offset)` pairs, pixel
+/// q's from `.1[q]` to `.1[q + 1]` in `.0`.
+type Taps = (Vec<(usize, usize)>, Vec<usize>);
+
 /// One stage's piece of a layer, ready to run: the weight `[rows, row_len]` (BN scale folded;
 /// a depthwise kernel transposed to `[k·k, channels]`) and the bias.
 struct Piece {
     weight: Vec<f32>,
     bias: Vec<f32>,
+    /// A depthwise piece's taps, computed once.
+    taps: Option<Taps>,
 }
 
 /// A layer with its pieces, `None` for the stages it does not run.
@@ -63,7 +69,6 @@ struct Workspace {
     pooled: Vec<f32>,
     features: Vec<f32>,
     logits: Vec<f32>,
-    pairs: Vec<(usize, usize)>,
 }
 
 /// A subnet ready to classify stage by stage on the CPU.
@@ -251,9 +256,23 @@ impl StageWiseCpu {
                         }
                         _ => cut.weight,
                     };
+                    let taps = match (&layer.kind, layer.block.and_then(|i| plan.blocks.get(i))) {
+                        (LayerKind::Depthwise { kernels, stride }, Some(b)) => Some(taps(
+                            &PlaneConv {
+                                h: b.size,
+                                w: b.size,
+                                k: kernels[s],
+                                stride: *stride,
+                            },
+                            layer.rows.width() as usize,
+                            layer.rows.range(s),
+                        )),
+                        _ => None,
+                    };
                     pieces[s] = Some(Piece {
                         weight,
                         bias: cut.bias.unwrap_or_else(|| vec![0.0; rows]),
+                        taps,
                     });
                 }
                 Prepared {
@@ -435,7 +454,6 @@ impl StageWiseCpu {
             pooled,
             features,
             logits,
-            pairs,
         } = ws;
         for Prepared { layer, pieces } in &self.layers {
             let piece = pieces[s].as_ref();
@@ -517,29 +535,14 @@ impl StageWiseCpu {
                                 None,
                             );
                         }
-                        (LayerKind::Depthwise { kernels, stride }, Some(piece)) => {
+                        (LayerKind::Depthwise { .. }, Some(piece)) => {
                             let x: &[f32] = if plan_block.expand {
                                 &bufs.expanded
                             } else {
                                 input
                             };
-                            let conv = PlaneConv {
-                                h: plan_block.size,
-                                w: plan_block.size,
-                                k: kernels[s],
-                                stride: *stride,
-                            };
-                            depthwise(
-                                &conv,
-                                x,
-                                piece,
-                                layer.act,
-                                n,
-                                width,
-                                rows,
-                                &mut bufs.mid,
-                                pairs,
-                            );
+                            let hw = plan_block.size * plan_block.size;
+                            depthwise(x, hw, piece, layer.act, n, width, rows, &mut bufs.mid);
                         }
                         (LayerKind::Depthwise { .. }, None) => {
                             // A skipped stage: its middle channels read as zeros later.
@@ -689,44 +692,53 @@ fn compact(ws: &mut Workspace, slots: usize, keep: &[usize]) {
     }
 }
 
-/// Depthwise conv of channels `cols` (kernel `piece`, `[k·k, cols.len()]`) for `images`
-/// images of `width` channels, then bias and activation, into `y`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn depthwise(
-    conv: &PlaneConv,
-    x: &[f32],
-    piece: &Piece,
-    act: Activation,
-    images: usize,
-    width: usize,
-    cols: Range<usize>,
-    y: &mut [f32],
-    pairs: &mut Vec<(usize, usize)>,
-) {
-    let (hw, ohw, k, wo) = (
-        conv.h * conv.w,
-        conv.out_h() * conv.out_w(),
-        conv.k,
-        conv.out_w(),
-    );
-    let c = cols.len();
+/// For every output pixel of `conv` over channels `cols` of `width`, the `(kernel offset,
+/// input offset)` pairs of its taps that read inside the image, and where each pixel's start.
+fn taps(conv: &PlaneConv, width: usize, cols: Range<usize>) -> Taps {
+    let (k, wo, c) = (conv.k, conv.out_w(), cols.len());
     let reads = |o: usize, len: usize| {
         (0..k).filter_map(move |t| {
             let i = (o * conv.stride + t).checked_sub(k / 2)?;
             (i < len).then_some((t, i))
         })
     };
-    for q in 0..ohw {
-        pairs.clear();
+    let (mut pairs, mut starts) = (Vec::new(), Vec::new());
+    for q in 0..conv.out_h() * wo {
+        starts.push(pairs.len());
         for (ky, iy) in reads(q / wo, conv.h) {
             for (kx, ix) in reads(q % wo, conv.w) {
                 pairs.push(((ky * k + kx) * c, (iy * conv.w + ix) * width + cols.start));
             }
         }
-        for i in 0..images {
+    }
+    starts.push(pairs.len());
+    (pairs, starts)
+}
+
+/// Depthwise conv of channels `cols` (kernel `piece`, `[k·k, cols.len()]`, with its taps) for
+/// `images` images of `width` channels and `hw` input pixels, then bias and activation, into
+/// `y`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn depthwise(
+    x: &[f32],
+    hw: usize,
+    piece: &Piece,
+    act: Activation,
+    images: usize,
+    width: usize,
+    cols: Range<usize>,
+    y: &mut [f32],
+) {
+    let Some((pairs, starts)) = &piece.taps else {
+        return;
+    };
+    let (ohw, c) = (starts.len() - 1, cols.len());
+    for i in 0..images {
+        let xi = &x[i * hw * width..];
+        for q in 0..ohw {
             let row = &mut y[(i * ohw + q) * width + cols.start..][..c];
-            paired_dots_fused(row, &piece.weight, &x[i * hw * width..], pairs);
+            paired_dots_fused(row, &piece.weight, xi, &pairs[starts[q]..starts[q + 1]]);
             for (v, &b) in row.iter_mut().zip(&piece.bias) {
                 *v = act.apply_f32(*v + b);
             }
