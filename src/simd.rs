@@ -31,7 +31,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `out[c] = Σ a[i + c] · b[j + c]` over the `(i, j)` of `pairs` in order, for every
 /// `c < out.len()`: a depthwise conv over channel-last data, one output pixel or one kernel tap
-/// at a time. Channels run in register blocks of 32, then 8, then 1.
+/// at a time. Channels run in register blocks (32, 24 or 16, 8, 4, 1).
 pub fn paired_dots(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usize)]) {
     #[cfg(target_arch = "x86_64")]
     if x86::avx2() {
@@ -57,7 +57,7 @@ fn paired_dots_plain(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usi
     paired_dots_impl::<false>(out, a, b, pairs);
 }
 
-/// Channels in register blocks of 32, 8, 4, then 1; `FUSED`: fused multiply-adds. Every lane
+/// Channels in register blocks of 32, then one of 24 or 16, then 8, 4 and 1; `FUSED`: fused multiply-adds. Every lane
 /// sums the pairs in the same order whatever its block.
 #[inline(always)]
 fn paired_dots_impl<const FUSED: bool>(
@@ -71,6 +71,18 @@ fn paired_dots_impl<const FUSED: bool>(
     while c0 + 32 <= n {
         paired_block::<32, FUSED>(&mut out[c0..c0 + 32], a, b, pairs, c0);
         c0 += 32;
+    }
+    // The rest in one pass over the pairs where it can.
+    match n - c0 {
+        24..32 => {
+            paired_block::<24, FUSED>(&mut out[c0..c0 + 24], a, b, pairs, c0);
+            c0 += 24;
+        }
+        16..24 => {
+            paired_block::<16, FUSED>(&mut out[c0..c0 + 16], a, b, pairs, c0);
+            c0 += 16;
+        }
+        _ => {}
     }
     while c0 + 8 <= n {
         paired_block::<8, FUSED>(&mut out[c0..c0 + 8], a, b, pairs, c0);
@@ -154,29 +166,31 @@ mod tests {
 
     #[test]
     fn paired_dots_match_plain_sums() {
-        // 45 channels: one block of 32, one of 8, five single lanes.
-        let a: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..200).map(|i| (i as f32 * 0.11).cos()).collect();
+        // Every block size: 45 = 32 + 8 + 4 + 1, 60 = 32 + 24 + 4, 20 = 16 + 4, 3 single lanes.
+        let a: Vec<f32> = (0..260).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..260).map(|i| (i as f32 * 0.11).cos()).collect();
         let pairs = [(3, 17), (90, 0), (41, 150), (7, 7)];
-        let mut out = vec![f32::NAN; 45];
-        paired_dots(&mut out, &a, &b, &pairs);
-        for (c, o) in out.iter().enumerate() {
-            let want: f64 = pairs
-                .iter()
-                .map(|&(i, j)| f64::from(a[i + c]) * f64::from(b[j + c]))
-                .sum();
-            assert!(
-                (f64::from(*o) - want).abs() < 1e-5,
-                "channel {c}: {o} vs {want}"
-            );
-        }
-        let mut plain = vec![0.0; 45];
-        paired_dots_plain(&mut plain, &a, &b, &pairs);
-        assert_eq!(out, plain, "dispatch changes the bits");
-        let mut fused = vec![f32::NAN; 45];
-        paired_dots_fused(&mut fused, &a, &b, &pairs);
-        for (f, p) in fused.iter().zip(&plain) {
-            assert!((f - p).abs() <= 1e-6 * p.abs().max(1.0), "{f} vs {p}");
+        for n in [45, 60, 20, 3] {
+            let mut out = vec![f32::NAN; n];
+            paired_dots(&mut out, &a, &b, &pairs);
+            for (c, o) in out.iter().enumerate() {
+                let want: f64 = pairs
+                    .iter()
+                    .map(|&(i, j)| f64::from(a[i + c]) * f64::from(b[j + c]))
+                    .sum();
+                assert!(
+                    (f64::from(*o) - want).abs() < 1e-5,
+                    "{n} channels, channel {c}: {o} vs {want}"
+                );
+            }
+            let mut plain = vec![0.0; n];
+            paired_dots_plain(&mut plain, &a, &b, &pairs);
+            assert_eq!(out, plain, "dispatch changes the bits");
+            let mut fused = vec![f32::NAN; n];
+            paired_dots_fused(&mut fused, &a, &b, &pairs);
+            for (f, p) in fused.iter().zip(&plain) {
+                assert!((f - p).abs() <= 1e-6 * p.abs().max(1.0), "{f} vs {p}");
+            }
         }
     }
 }
