@@ -119,19 +119,35 @@ fn pointwise(
     );
     for p in 0..pixels {
         let row = &mut y[p * ldy + cols.start..][..n];
+        let res = res.map(|r| &r[p * ldy + cols.start..][..n]);
+        epilogue(row, &piece.bias, act, res);
+    }
+}
+
+/// `row = act(row + bias) (+ res)`, the activation chosen once for the whole row so that the
+/// loop vectorizes.
+#[inline(always)]
+fn epilogue(row: &mut [f32], bias: &[f32], act: Activation, res: Option<&[f32]>) {
+    #[inline(always)]
+    fn apply(row: &mut [f32], bias: &[f32], res: Option<&[f32]>, f: impl Fn(f32) -> f32) {
         match res {
             Some(r) => {
-                let r = &r[p * ldy + cols.start..][..n];
-                for ((v, &b), &r) in row.iter_mut().zip(&piece.bias).zip(r) {
-                    *v = act.apply_f32(*v + b) + r;
+                for ((v, &b), &r) in row.iter_mut().zip(bias).zip(r) {
+                    *v = f(*v + b) + r;
                 }
             }
             None => {
-                for (v, &b) in row.iter_mut().zip(&piece.bias) {
-                    *v = act.apply_f32(*v + b);
+                for (v, &b) in row.iter_mut().zip(bias) {
+                    *v = f(*v + b);
                 }
             }
         }
+    }
+    match act {
+        Activation::None => apply(row, bias, res, |v| Activation::None.apply_f32(v)),
+        Activation::Relu => apply(row, bias, res, |v| Activation::Relu.apply_f32(v)),
+        Activation::Hswish => apply(row, bias, res, |v| Activation::Hswish.apply_f32(v)),
+        Activation::Hsigmoid => apply(row, bias, res, |v| Activation::Hsigmoid.apply_f32(v)),
     }
 }
 
@@ -739,9 +755,7 @@ fn depthwise(
         for q in 0..ohw {
             let row = &mut y[(i * ohw + q) * width + cols.start..][..c];
             paired_dots_fused(row, &piece.weight, xi, &pairs[starts[q]..starts[q + 1]]);
-            for (v, &b) in row.iter_mut().zip(&piece.bias) {
-                *v = act.apply_f32(*v + b);
-            }
+            epilogue(row, &piece.bias, act, None);
         }
     }
 }
