@@ -52,16 +52,6 @@ pub enum LayerKind {
     },
 }
 
-impl LayerKind {
-    /// Whether the layer is a stage-causal 1×1 conv or linear.
-    pub fn is_pointwise(&self) -> bool {
-        !matches!(
-            self,
-            LayerKind::Stem | LayerKind::Depthwise { .. } | LayerKind::Classifier { .. }
-        )
-    }
-}
-
 /// One layer that holds weights.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Layer {
