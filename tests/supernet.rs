@@ -157,7 +157,11 @@ fn loss_with(
 /// input column off by 1–20 %). With the batch norm's ε raised from 1e-5 to 1e-2 the same seed
 /// gives 3.6e-6: a channel of the noisy test net that is nearly constant over the 3 images has
 /// a batch variance far below ε, and the two passes' rounding of it is amplified about 300×.
-/// The bound sits above that, and a wrong gradient (errors of order 1) still fails.
+/// The bound sits above that, and a wrong gradient (errors of order 1) still fails. The same
+/// mechanism is rarer and larger at `ENAS4D_TEST_SEED=1796477013066982264` (S = 3, block 2:
+/// 3e-2 on its 5×5 transform, 0.1 on its depthwise master; passes with ε = 1e-2; none in 60
+/// further fresh seeds): that seed fails this test, a known open problem of its inputs, not of
+/// the ops.
 #[test]
 fn custom_ops_match_the_composed_pass() {
     let seed = common::fresh_seed("custom_ops_match_the_composed_pass");
