@@ -152,8 +152,7 @@ fn epilogue(row: &mut [f32], bias: &[f32], act: Activation, res: Option<&[f32]>)
 }
 
 /// `y[p, ..n] = x[p, ..lim] · w[n, lim]ᵀ` for `p < pixels` (rows `ldx` / `ldy` apart): the
-/// `gemm` crate natively.
-#[cfg(not(target_arch = "wasm32"))]
+/// `gemm` crate natively, SIMD128 dot products in wasm.
 #[allow(clippy::too_many_arguments)]
 fn product(
     w: &[f32],
@@ -165,34 +164,22 @@ fn product(
     y: &mut [f32],
     ldy: usize,
 ) {
-    use crate::matmul::{matmul, View};
-    matmul(
-        y,
-        ldy,
-        false,
-        View::block(x, 0, pixels, lim, ldx),
-        View::block(w, 0, n, lim, lim).t(),
-    );
-}
-
-/// `y[p, ..n] = x[p, ..lim] · w[n, lim]ᵀ` for `p < pixels`: SIMD128 dot products in wasm.
-#[cfg(target_arch = "wasm32")]
-#[allow(clippy::too_many_arguments)]
-fn product(
-    w: &[f32],
-    lim: usize,
-    n: usize,
-    x: &[f32],
-    ldx: usize,
-    pixels: usize,
-    y: &mut [f32],
-    ldy: usize,
-) {
-    use crate::simd::dot;
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use crate::matmul::{matmul, View};
+        matmul(
+            y,
+            ldy,
+            false,
+            View::block(x, 0, pixels, lim, ldx),
+            View::block(w, 0, n, lim, lim).t(),
+        );
+    }
+    #[cfg(target_arch = "wasm32")]
     for p in 0..pixels {
         let xp = &x[p * ldx..][..lim];
         for (o, v) in y[p * ldy..][..n].iter_mut().enumerate() {
-            *v = dot(&w[o * lim..][..lim], xp);
+            *v = crate::simd::dot(&w[o * lim..][..lim], xp);
         }
     }
 }
@@ -671,14 +658,8 @@ impl StageWiseCpu {
                 let out = exit_output(logits);
                 per_exit[id].push(out.clone());
                 if out.confidence > threshold || s + 1 == stages {
-                    done[id] = Some(Decision {
-                        class_index: out.class_index,
-                        confidence: out.confidence,
-                        exit: s + 1,
-                        macs: self.cum_macs[s],
-                        per_exit: std::mem::take(&mut per_exit[id]),
-                        logits: logits.to_vec(),
-                    });
+                    let seen = std::mem::take(&mut per_exit[id]);
+                    done[id] = Some(Decision::at_exit(s, self.cum_macs[s], seen, logits));
                 } else {
                     keep.push(slot);
                 }

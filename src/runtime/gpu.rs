@@ -673,14 +673,9 @@ impl StageWiseGpu {
                         logits = Some(ctx.read_f32(&act.logits[s]).await?);
                     }
                     let all = logits.as_deref().unwrap_or_default();
-                    decisions[image] = Some(Decision {
-                        class_index: out.class_index,
-                        confidence: out.confidence,
-                        exit: s + 1,
-                        macs: self.cum_macs[s],
-                        per_exit: std::mem::take(&mut per_exit[image]),
-                        logits: all[slot * classes..][..classes].to_vec(),
-                    });
+                    let seen = std::mem::take(&mut per_exit[image]);
+                    let logits = &all[slot * classes..][..classes];
+                    decisions[image] = Some(Decision::at_exit(s, self.cum_macs[s], seen, logits));
                 } else {
                     stay.push(slot);
                 }

@@ -43,6 +43,25 @@ pub struct Decision {
     pub logits: Vec<f32>,
 }
 
+impl Decision {
+    /// The decision of an image leaving at exit `s` (0-based) after `macs`, with what every
+    /// exit up to it said (`per_exit`, exit s last) and exit s's logits.
+    pub(crate) fn at_exit(s: usize, macs: u64, per_exit: Vec<ExitOutput>, logits: &[f32]) -> Self {
+        let last = per_exit
+            .last()
+            .cloned()
+            .unwrap_or_else(|| exit_output(logits));
+        Decision {
+            class_index: last.class_index,
+            confidence: last.confidence,
+            exit: s + 1,
+            macs,
+            per_exit,
+            logits: logits.to_vec(),
+        }
+    }
+}
+
 /// Checks exit thresholds: S − 1 values in [0, 1] (exit S always stops).
 pub fn check_thresholds(thresholds: &[f32], stages: usize) -> Result<()> {
     if thresholds.len() != stages.saturating_sub(1) {
