@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 use enas4d::data::DataSource;
-use enas4d::space::Preset;
 use enas4d::train::curve::{plot_curve, read_run};
 use enas4d::train::{probe_step_time, train, TrainConfig, TrainOptions};
 
@@ -82,7 +81,7 @@ pub fn run(args: TrainArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let data = DataSource::parse(&args.data)?.load(true)?;
     let resuming = args.resume && out.join(enas4d::train::CHECKPOINT_FILE).exists();
     if let (Some(secs), false) = (args.time_budget, resuming) {
-        let preset = Preset::by_name(&config.preset, config.stages, data.classes.len())?;
+        let preset = config.preset(data.classes.len())?;
         let (train_part, _) = config.split(&data)?;
         let step = probe_step_time(&config, &preset, &train_part, &device, 3, 5)?;
         let factor = secs / (step * config.total_steps() as f64);

@@ -4,7 +4,7 @@
 //! `c_0 = 0`, `c_S = C`, and for s = 1 … S−1
 //! `c_s = min(max(4·⌊p_s·C/4 + ½⌋, c_{s−1} + 4), 4·⌊(C − 4(S−s))/4⌋)`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -98,6 +98,43 @@ impl StageCuts {
     }
 }
 
+/// The one set of cut fractions every subnet of a fixed-cut space uses (DESIGN §2): training,
+/// search and evaluation then spend everything on these cuts instead of spreading it over all
+/// of [`CUT_FRACTIONS`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedCuts {
+    /// Cut fractions of every axis but the middle ones (`SubnetConfig::p`).
+    pub p: Vec<f64>,
+    /// Cut fractions of the middle and SE-reduced axes (`SubnetConfig::p_mid`); unset: `p`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_mid: Option<Vec<f64>>,
+}
+
+impl FixedCuts {
+    /// Checks both fraction lists for a space of `stages` stages.
+    pub fn validate(&self, stages: usize) -> Result<()> {
+        for (field, p) in [
+            ("cuts.p", Some(&self.p)),
+            ("cuts.p_mid", self.p_mid.as_ref()),
+        ] {
+            let Some(p) = p else { continue };
+            if p.len() + 1 != stages {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "{} fractions for {stages} stages, need {}",
+                        p.len(),
+                        stages - 1
+                    ),
+                ));
+            }
+            stage_cuts(4 * stages as u32, p).map_err(|e| Error::config(field, e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Cut points of an axis of active width `width` for the fractions `p` (S = p.len() + 1 stages),
 /// by the rounding rule of DESIGN §2.
 ///
@@ -152,6 +189,23 @@ pub fn stage_cuts(width: u32, p: &[f64]) -> Result<StageCuts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_cuts_are_checked() {
+        let ok = FixedCuts {
+            p: vec![0.625, 0.75],
+            p_mid: Some(vec![0.25, 0.5]),
+        };
+        ok.validate(3).unwrap();
+        let err = ok.validate(2).unwrap_err().to_string();
+        assert!(err.contains("cuts.p"), "{err}");
+        let bad = FixedCuts {
+            p_mid: Some(vec![0.5, 0.3]),
+            ..ok
+        };
+        let err = bad.validate(3).unwrap_err().to_string();
+        assert!(err.contains("cuts.p_mid"), "{err}");
+    }
 
     #[test]
     fn should_round_half_up_to_multiples_of_four() {

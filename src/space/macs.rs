@@ -153,6 +153,7 @@ mod tests {
             feature_mix: 8,
             stages: 2,
             classes: 2,
+            cuts: None,
         }
         .validated()
         .unwrap();

@@ -10,7 +10,7 @@ mod preset;
 mod subnet;
 
 pub use activation::Activation;
-pub use cuts::{stage_cuts, StageCuts, CUT_FRACTIONS, MAX_STAGES};
+pub use cuts::{stage_cuts, FixedCuts, StageCuts, CUT_FRACTIONS, MAX_STAGES};
 pub use layers::{Layer, LayerKind, Piece, DW_STRIDE, STEM_TAPS};
 pub use macs::{count, parse_macs, Cost};
 pub use plan::{BlockPlan, Plan, MAX_ACTIVATION_FLOATS};

@@ -81,7 +81,7 @@ impl Plan {
     pub fn new(preset: &Preset, config: &SubnetConfig) -> Result<Self> {
         config.validate(preset)?;
         let s_n = preset.stages;
-        let p = &config.p;
+        let (p, p_mid) = (&config.p, config.mid_p());
         let stem_cuts = stage_cuts(preset.stem, p)?;
         let mut size = (config.resolution as usize).div_ceil(2);
         let mut blocks = vec![BlockPlan {
@@ -106,10 +106,10 @@ impl Plan {
                 let stride = if i == 0 { unit.stride as usize } else { 1 };
                 let block = BlockPlan {
                     in_cuts: in_cuts.clone(),
-                    mid_cuts: stage_cuts(mid, p)?,
+                    mid_cuts: stage_cuts(mid, p_mid)?,
                     out_cuts: out_cuts.clone(),
                     se_cuts: if unit.se {
-                        Some(stage_cuts(se_reduced(mid), p)?)
+                        Some(stage_cuts(se_reduced(mid), p_mid)?)
                     } else {
                         None
                     },

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Activation;
+use super::{Activation, FixedCuts};
 use crate::error::{Error, Result};
 
 /// One unit of MBConv blocks sharing an output width.
@@ -45,6 +45,10 @@ pub struct Preset {
     pub stages: usize,
     /// Classes of the data set.
     pub classes: usize,
+    /// The stage cuts of a fixed-cut space; unset (the default), cuts are a choice of every
+    /// subnet (DESIGN §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuts: Option<FixedCuts>,
 }
 
 fn unit(width: u32, stride: u32, se: bool, act: Activation) -> Unit {
@@ -77,6 +81,7 @@ impl Preset {
             feature_mix: 512,
             stages,
             classes,
+            cuts: None,
         }
         .validated()
     }
@@ -102,6 +107,7 @@ impl Preset {
             feature_mix: 1280,
             stages,
             classes,
+            cuts: None,
         }
         .validated()
     }
@@ -116,6 +122,11 @@ impl Preset {
                 format!("unknown preset {other:?} (tiny, imagenet)"),
             )),
         }
+    }
+
+    /// The same space with its stage cuts fixed (`Some`) or elastic (`None`).
+    pub fn with_cuts(self, cuts: Option<FixedCuts>) -> Result<Self> {
+        Preset { cuts, ..self }.validated()
     }
 
     /// Blocks per unit at maximum depth.
@@ -192,6 +203,9 @@ impl Preset {
         }
         if self.classes == 0 {
             return Err(Error::config("classes", "at least one class"));
+        }
+        if let Some(cuts) = &self.cuts {
+            cuts.validate(self.stages)?;
         }
         let min = 4 * self.stages as u32;
         let e_min = self.expand_ratios[0];

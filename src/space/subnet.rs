@@ -18,6 +18,11 @@ pub struct SubnetConfig {
     pub resolution: u32,
     /// Stage cut fractions p_1 < … < p_{S−1}, each from [`CUT_FRACTIONS`].
     pub p: Vec<f64>,
+    /// Cut fractions of the blocks' middle (expanded) and SE-reduced axes when they differ from
+    /// `p` (DESIGN §2): a small `p_mid[0]` under a larger `p[0]` gives stage 1 a full-width
+    /// trunk with few expanded channels, the shape of a small static net.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_mid: Option<Vec<f64>>,
     /// `kernel[s][block]`: depthwise kernel size of stage s's middle channels.
     pub kernel: Vec<Vec<u32>>,
     /// `depth[s][unit]`: blocks ≥ depth are inactive for stage s.
@@ -46,9 +51,14 @@ impl SubnetConfig {
         } else {
             CUT_FRACTIONS[..s - 1].to_vec()
         };
+        let (p, p_mid) = match &preset.cuts {
+            Some(fixed) => (fixed.p.clone(), fixed.p_mid.clone()),
+            None => (p, None),
+        };
         SubnetConfig {
             resolution: pick(&preset.resolutions),
             p,
+            p_mid,
             kernel: vec![vec![pick(&preset.kernels); preset.blocks()]; s],
             depth: vec![vec![pick(&preset.depths); preset.units.len()]; s],
             expand: vec![pick(&preset.expand_ratios); preset.blocks()],
@@ -56,9 +66,13 @@ impl SubnetConfig {
     }
 
     /// The largest subnet at every choice of stage cuts p, in lexicographic order of p:
-    /// the widest nets whose early exits range from cheap (small p_1) to costly.
+    /// the widest nets whose early exits range from cheap (small p_1) to costly. A fixed-cut
+    /// space has one choice.
     pub fn largest_per_cuts(preset: &Preset) -> Vec<Self> {
         let largest = Self::largest(preset);
+        if preset.cuts.is_some() {
+            return vec![largest];
+        }
         cut_choices(preset.stages - 1)
             .into_iter()
             .map(|p| SubnetConfig {
@@ -73,7 +87,9 @@ impl SubnetConfig {
         let s = preset.stages;
         let mut c = Self::largest(preset);
         c.resolution = *preset.resolutions.choose(rng).unwrap_or(&c.resolution);
-        c.p = random_cuts(s, rng);
+        if preset.cuts.is_none() {
+            c.p = random_cuts(s, rng);
+        }
         for row in &mut c.kernel {
             row.iter_mut()
                 .for_each(|k| *k = *preset.kernels.choose(rng).unwrap_or(k));
@@ -174,6 +190,27 @@ impl SubnetConfig {
         }
         // The cut rule checks membership and order; any width ≥ 4·S will do here.
         super::stage_cuts(4 * s as u32, &self.p)?;
+        if let Some(fixed) = &preset.cuts {
+            if self.p != fixed.p || self.mid_p() != fixed.p_mid.as_deref().unwrap_or(&fixed.p) {
+                return Err(Error::config(
+                    "p",
+                    format!(
+                        "the space's cuts are fixed at p = {:?}, p_mid = {:?}",
+                        fixed.p, fixed.p_mid
+                    ),
+                ));
+            }
+        }
+        if let Some(p_mid) = &self.p_mid {
+            if p_mid.len() != s - 1 {
+                return Err(Error::config(
+                    "p_mid",
+                    format!("{} fractions for {s} stages, need {}", p_mid.len(), s - 1),
+                ));
+            }
+            super::stage_cuts(4 * s as u32, p_mid)
+                .map_err(|e| Error::config("p_mid", e.to_string()))?;
+        }
         let shape = |field: &str, rows: usize, cols: Option<usize>, got: &Vec<Vec<u32>>| {
             if got.len() != rows {
                 return Err(Error::config(
@@ -223,6 +260,11 @@ impl SubnetConfig {
         Ok(c)
     }
 
+    /// The cut fractions of the middle and SE-reduced axes: `p_mid`, or `p` when unset.
+    pub fn mid_p(&self) -> &[f64] {
+        self.p_mid.as_deref().unwrap_or(&self.p)
+    }
+
     /// Number of blocks of `unit` that run in any stage (max over stages of the depth).
     pub fn unit_blocks(&self, unit: usize) -> u32 {
         self.depth.iter().map(|row| row[unit]).max().unwrap_or(0)
@@ -265,6 +307,7 @@ fn random_cuts<R: Rng + ?Sized>(stages: usize, rng: &mut R) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::FixedCuts;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 
@@ -312,6 +355,52 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn a_fixed_cut_space_gives_only_its_cuts() {
+        let fixed = FixedCuts {
+            p: vec![0.625, 0.75],
+            p_mid: Some(vec![0.25, 0.5]),
+        };
+        let preset = Preset::tiny(3, 10)
+            .unwrap()
+            .with_cuts(Some(fixed.clone()))
+            .unwrap();
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut all = vec![
+            SubnetConfig::largest(&preset),
+            SubnetConfig::smallest(&preset),
+        ];
+        all.extend(SubnetConfig::largest_per_cuts(&preset));
+        for _ in 0..50 {
+            let a = SubnetConfig::random(&preset, &mut rng);
+            let b = SubnetConfig::random(&preset, &mut rng);
+            all.push(a.crossover(&b, &mut rng).mutate(&preset, 0.5, &mut rng));
+        }
+        for c in &all {
+            c.validate(&preset).unwrap();
+            assert_eq!((&c.p, &c.p_mid), (&fixed.p, &fixed.p_mid));
+        }
+        assert_eq!(all[2], all[0], "one largest net");
+        let plan = crate::space::Plan::new(&preset, &all[0]).unwrap();
+        let b = &plan.blocks[3];
+        // The middle axis is cut at 0.25 / 0.5, the block's output at 0.625 / 0.75.
+        let mid = b.mid_cuts.width();
+        assert_eq!(
+            b.mid_cuts,
+            crate::space::stage_cuts(mid, &[0.25, 0.5]).unwrap()
+        );
+        let out = b.out_cuts.width();
+        assert_eq!(
+            b.out_cuts,
+            crate::space::stage_cuts(out, &[0.625, 0.75]).unwrap()
+        );
+        // A config at other cuts does not belong to the space.
+        let mut other = all[0].clone();
+        other.p_mid = None;
+        let err = other.validate(&preset).unwrap_err().to_string();
+        assert!(err.contains("fixed"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::space::SubnetConfig;
+use crate::space::{FixedCuts, Preset, SubnetConfig};
 
 /// The largest batch a run may ask for (images per step).
 pub const MAX_BATCH: usize = 4096;
@@ -76,6 +76,11 @@ pub struct TrainConfig {
     /// (DESIGN §4). Off: the largest subnet always uses the largest cuts.
     #[serde(default, skip_serializing_if = "is_false")]
     pub sampled_cuts: bool,
+    /// Fix the stage cuts of every subnet the run trains (a fixed-cut space, DESIGN §2); the
+    /// supernet records them, so search and evaluation stay inside the space. Unset: cuts are
+    /// elastic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuts: Option<FixedCuts>,
     /// Weight of each exit's loss, one per stage, normalised to sum 1 (DESIGN §4). Unset:
     /// 1/S each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +149,7 @@ impl TrainConfig {
             random_subnets: 1,
             widest_subnets: 0,
             sampled_cuts: false,
+            cuts: None,
             exit_weights: None,
             phases,
             weight_decay: 1e-4,
@@ -160,7 +166,12 @@ impl TrainConfig {
         })
     }
 
-    /// Checks the numbers.
+    /// The run's search space: the named preset for `classes`, with the run's fixed cuts.
+    pub fn preset(&self, classes: usize) -> Result<Preset> {
+        Preset::by_name(&self.preset, self.stages, classes)?.with_cuts(self.cuts.clone())
+    }
+
+    /// Checks every field; the error names the offending one.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &'static str, why: &str| Err(Error::config(field, why.to_string()));
         if !(1..=MAX_BATCH).contains(&self.batch) {
@@ -171,6 +182,12 @@ impl TrainConfig {
                 "random_subnets",
                 &format!("random_subnets + widest_subnets must be ≤ {MAX_SUBNETS}"),
             );
+        }
+        if let Some(cuts) = &self.cuts {
+            cuts.validate(self.stages)?;
+            if self.sampled_cuts {
+                return bad("sampled_cuts", "the cuts are fixed by `cuts`");
+            }
         }
         if self.val_size == 0 {
             return bad(
@@ -325,6 +342,26 @@ fn is_zero_f64(x: &f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_cuts_shape_the_preset() {
+        let mut c = TrainConfig::schedule("quick", 3).unwrap();
+        c.cuts = Some(FixedCuts {
+            p: vec![0.625, 0.75],
+            p_mid: Some(vec![0.25, 0.5]),
+        });
+        c.validate().unwrap();
+        assert_eq!(c.preset(10).unwrap().cuts, c.cuts);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), c);
+        c.sampled_cuts = true;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("sampled_cuts"), "{err}");
+        c.sampled_cuts = false;
+        c.stages = 2;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("cuts.p"), "{err}");
+    }
 
     #[test]
     fn schedules_validate_and_locate() {

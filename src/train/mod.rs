@@ -327,16 +327,22 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         let json = serde_json::to_vec_pretty(&config)
             .map_err(|e| Error::encode("the training config", e))?;
         crate::atomic::write_atomic(&opts.out_dir.join("config.json"), &json)?;
-        let preset = Preset::by_name(&config.preset, config.stages, train_all.classes.len())?;
+        let preset = config.preset(train_all.classes.len())?;
         let net = match &opts.init {
             Some(path) => {
                 let c = checkpoint::load(path, &ad)?;
+                // Fixing the cuts or a number of stages is the run's choice: the weights fit.
                 let fewer = Preset {
                     stages: preset.stages,
+                    cuts: preset.cuts.clone(),
                     ..c.header.preset.clone()
                 } == preset
                     && preset.stages < c.header.preset.stages;
-                if c.header.preset != preset && !fewer {
+                let same = Preset {
+                    cuts: preset.cuts.clone(),
+                    ..c.header.preset.clone()
+                } == preset;
+                if !same && !fewer {
                     return Err(Error::config(
                         "init",
                         format!("{} was trained with another preset", path.display()),
