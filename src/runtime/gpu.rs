@@ -18,30 +18,21 @@ use crate::ops::gemm::{encode_gemm, GemmSpec};
 use crate::ops::pool::encode_pool;
 use crate::ops::se::encode_se_scale;
 use crate::ops::softmax::encode_softmax;
-use crate::ops::{Activation, Planes};
-use crate::space::{count, LayerKind, Piece, Plan, Preset, StageCuts, SubnetConfig};
+use crate::ops::Planes;
+use crate::space::{count, Layer, LayerKind, Piece, Plan, Preset, StageCuts, SubnetConfig};
 
-/// A layer's weights for one stage: the stage's rows and their affine.
-struct Layer {
+/// A stage piece of a layer on the device: its rows (BN scale folded) and an affine of scale 1
+/// and the piece's bias (0 without one).
+struct DevicePiece {
     w: wgpu::Buffer,
     affine: wgpu::Buffer,
 }
 
-/// One block's weights for one stage (absent where the block is inactive for the stage).
-struct BlockStage {
-    expand: Option<Layer>,
-    dw: Layer,
-    se: Option<(Layer, Layer)>,
-    project: Layer,
-}
-
-/// Everything stage s adds.
-struct StageWeights {
-    stem: Layer,
-    blocks: Vec<Option<BlockStage>>,
-    final_expand: Layer,
-    mix: Layer,
-    classifier: Layer,
+/// A layer of the plan with its stage pieces on the device (`None` for a stage that stores no
+/// piece: one the layer's block skips, or another exit's classifier).
+struct DeviceLayer {
+    layer: Layer,
+    pieces: Vec<Option<DevicePiece>>,
 }
 
 /// Full-width activations of up to `capacity` images, reused across images (slices of
@@ -143,74 +134,21 @@ impl Activations {
 pub struct StageWiseGpu {
     plan: Plan,
     cum_macs: Vec<u64>,
-    stages: Vec<StageWeights>,
+    /// The plan's layers in execution order, with their stage pieces.
+    layers: Vec<DeviceLayer>,
     /// Idle single-image activations; a call that finds none creates its own.
     pool: Mutex<Vec<Activations>>,
     /// Bytes of the largest activation buffer per image.
     largest_buffer: u64,
 }
 
-/// A stage piece of a layer on the device: its weight (BN scale folded) and an affine of
-/// scale 1 and the piece's bias (0 without one).
-fn upload(ctx: &GpuContext, piece: Piece) -> Layer {
+fn upload(ctx: &GpuContext, piece: Piece) -> DevicePiece {
     let rows = piece.shape.first().copied().unwrap_or(0);
     let mut affine = vec![1.0; rows];
     affine.extend(piece.bias.unwrap_or_else(|| vec![0.0; rows]));
-    Layer {
+    DevicePiece {
         w: ctx.upload_f32(&piece.name, &piece.weight),
         affine: ctx.upload_f32(&piece.name, &affine),
-    }
-}
-
-/// One block's pieces for one stage while they are being gathered.
-#[derive(Default)]
-struct BlockParts {
-    expand: Option<Layer>,
-    dw: Option<Layer>,
-    se_reduce: Option<Layer>,
-    se_expand: Option<Layer>,
-    project: Option<Layer>,
-}
-
-/// One stage's pieces while they are being gathered from the layer list.
-#[derive(Default)]
-struct StageParts {
-    stem: Option<Layer>,
-    blocks: Vec<BlockParts>,
-    final_expand: Option<Layer>,
-    mix: Option<Layer>,
-    classifier: Option<Layer>,
-}
-
-impl StageParts {
-    /// The stage's weights, every piece the plan needs present.
-    fn finish(self) -> Result<StageWeights> {
-        let missing = |what: &str| Error::config("weights", format!("no stage piece for {what}"));
-        let blocks = self
-            .blocks
-            .into_iter()
-            .map(|b| {
-                // A block the stage skips has no piece at all.
-                let Some(dw) = b.dw else {
-                    return Ok(None);
-                };
-                Ok(Some(BlockStage {
-                    expand: b.expand,
-                    dw,
-                    se: b.se_reduce.zip(b.se_expand),
-                    project: b.project.ok_or_else(|| missing("a project"))?,
-                }))
-            })
-            .collect::<Result<_>>()?;
-        Ok(StageWeights {
-            stem: self.stem.ok_or_else(|| missing("the stem"))?,
-            blocks,
-            final_expand: self
-                .final_expand
-                .ok_or_else(|| missing("the final expand"))?,
-            mix: self.mix.ok_or_else(|| missing("the feature mix"))?,
-            classifier: self.classifier.ok_or_else(|| missing("a classifier"))?,
-        })
     }
 }
 
@@ -218,36 +156,37 @@ fn single(width: usize) -> Result<StageCuts> {
     StageCuts::single(width as u32)
 }
 
-/// A one-stage GEMM over `batch` images computing `rows` output rows from input channels
-/// `0..depth` of a tensor with `in_width` channels, written at `out_offset` of one with
-/// `out_width`.
-#[allow(clippy::too_many_arguments)]
-fn slice_gemm(
-    batch: usize,
-    rows: usize,
-    depth: usize,
-    in_width: usize,
-    out_offset: usize,
-    out_width: usize,
-    cols: usize,
-    act: Activation,
-    residual: bool,
-) -> Result<GemmSpec> {
+/// Stage s's piece of a matrix-product layer over `batch` images: the stage's output rows from
+/// the input channels of stages ≤ s (a classifier: all classes from its own stage's features),
+/// written into the full-width output.
+fn stage_gemm(layer: &Layer, s: usize, batch: usize, residual: bool) -> Result<GemmSpec> {
+    let rows = layer.stage_rows(s);
+    let depth = layer.stage_row_len(s);
     Ok(GemmSpec {
         batch,
-        rows,
+        rows: rows.len(),
         depth,
-        in_width,
-        out_width,
-        out_offset,
-        cols,
-        out_cuts: single(rows)?,
+        in_width: layer.cols.width() as usize,
+        out_width: layer.out_channels(),
+        out_offset: rows.start,
+        cols: layer.pixels,
+        out_cuts: single(rows.len())?,
         in_cuts: single(depth)?,
-        act,
+        act: layer.act,
         residual,
         active: vec![true],
         pass_through: false,
     })
+}
+
+/// The planes of channels `range` of a `total`-channel tensor, for `batch` images.
+fn planes(batch: usize, range: std::ops::Range<usize>, total: u32) -> Planes {
+    Planes {
+        batch,
+        offset: range.start,
+        len: range.len(),
+        total: total as usize,
+    }
 }
 
 impl StageWiseGpu {
@@ -262,35 +201,21 @@ impl StageWiseGpu {
         weights.check(&plan)?;
         weights.check_finite()?;
         let cum_macs = count(preset, config)?.cum_macs;
-        let mut parts: Vec<StageParts> = (0..plan.stages)
-            .map(|_| StageParts {
-                blocks: plan.blocks.iter().map(|_| BlockParts::default()).collect(),
-                ..StageParts::default()
+        let layers = plan
+            .layers()
+            .iter()
+            .zip(weights.params())
+            .map(|(layer, (w, a))| {
+                let mut pieces: Vec<Option<DevicePiece>> = (0..plan.stages).map(|_| None).collect();
+                for s in layer.stored_stages() {
+                    pieces[s] = Some(upload(ctx, layer.cut(s, w, a)));
+                }
+                DeviceLayer {
+                    layer: layer.clone(),
+                    pieces,
+                }
             })
             .collect();
-        for (layer, (w, a)) in plan.layers().iter().zip(weights.params()) {
-            for s in layer.stored_stages() {
-                let piece = Some(upload(ctx, layer.cut(s, w, a)));
-                let stage = &mut parts[s];
-                let block = layer.block.and_then(|i| stage.blocks.get_mut(i));
-                match (&layer.kind, block) {
-                    (LayerKind::Stem, _) => stage.stem = piece,
-                    (LayerKind::FinalExpand, _) => stage.final_expand = piece,
-                    (LayerKind::FeatureMix, _) => stage.mix = piece,
-                    (LayerKind::Classifier { .. }, _) => stage.classifier = piece,
-                    (LayerKind::Expand, Some(b)) => b.expand = piece,
-                    (LayerKind::Depthwise { .. }, Some(b)) => b.dw = piece,
-                    (LayerKind::SeReduce, Some(b)) => b.se_reduce = piece,
-                    (LayerKind::SeExpand, Some(b)) => b.se_expand = piece,
-                    (LayerKind::Project { .. }, Some(b)) => b.project = piece,
-                    _ => return Err(Error::config(layer.name.clone(), "not in a block")),
-                }
-            }
-        }
-        let stages = parts
-            .into_iter()
-            .map(StageParts::finish)
-            .collect::<Result<Vec<_>>>()?;
         let largest = plan.largest_activation_floats() * 4;
         let limit = ctx.adapter().limits.max_storage_buffer_binding_size;
         if largest > limit {
@@ -307,7 +232,7 @@ impl StageWiseGpu {
         Ok(StageWiseGpu {
             plan,
             cum_macs,
-            stages,
+            layers,
             pool: Mutex::new(vec![act]),
             largest_buffer,
         })
@@ -328,258 +253,166 @@ impl StageWiseGpu {
         a: &Activations,
         n: usize,
     ) -> Result<()> {
-        let (p, w) = (&self.plan, &self.stages[s]);
-        let c0 = p.stem_cuts.width() as usize;
-        let sr = p.stem_cuts.range(s);
-        let stem = ConvSpec {
-            batch: n,
-            in_channels: 3,
-            height: p.resolution,
-            width: p.resolution,
-            out_channels: sr.len(),
-            kernel: 3,
-            stride: 2,
-            act: Activation::Hswish,
-            out_offset: sr.start,
-            out_total: c0,
-        };
-        encode_conv(
-            ctx,
-            enc,
-            &stem,
-            &a.image,
-            &w.stem.w,
-            &w.stem.affine,
-            &a.stem,
-        )?;
+        let p = &self.plan;
+        // The input of the block being recorded (the stem's output before the first).
         let mut input = &a.stem;
-        for ((b, bw), bufs) in p.blocks.iter().zip(&w.blocks).zip(&a.blocks) {
-            let [expanded, mid, scaled, pooled, reduced, gate, out] = bufs;
-            let (cin, cmid, cout) = (
-                b.in_cuts.width() as usize,
-                b.mid_cuts.width() as usize,
-                b.out_cuts.width() as usize,
-            );
-            let (size, osz) = (b.size, b.out_size());
-            let Some(bw) = bw else {
-                // Inactive for stage s: the output slice is the input slice.
-                let r = b.out_cuts.range(s);
-                let plane = (osz * osz * 4) as u64;
-                for i in 0..n as u64 {
-                    enc.copy_buffer_to_buffer(
-                        input,
-                        (i * cin as u64 + r.start as u64) * plane,
-                        out,
-                        (i * cout as u64 + r.start as u64) * plane,
-                        r.len() as u64 * plane,
-                    );
-                }
-                input = out;
-                continue;
-            };
-            let mr = b.mid_cuts.range(s);
-            let dw_in = match &bw.expand {
-                Some(e) => {
-                    let spec = slice_gemm(
-                        n,
-                        mr.len(),
-                        b.in_cuts.end(s) as usize,
-                        cin,
-                        mr.start,
-                        cmid,
-                        size * size,
-                        b.act,
-                        false,
-                    )?;
-                    encode_gemm(ctx, enc, &spec, input, &e.w, &e.affine, None, expanded)?;
-                    expanded
-                }
-                None => input,
-            };
-            let k = b.kernels[s];
-            let dw = DwConvSpec {
-                batch: n,
-                channels: mr.len(),
-                height: size,
-                width: size,
-                stride: b.stride,
-                cuts: single(mr.len())?,
-                kernels: vec![k],
-                w_stride: k * k,
-                act: b.act,
-                active: vec![true],
-                channel_offset: mr.start,
-                channel_total: cmid,
-            };
-            encode_dwconv(ctx, enc, &dw, dw_in, &bw.dw.w, &bw.dw.affine, mid)?;
-            let project_in = match (&bw.se, &b.se_cuts) {
-                (Some((reduce, expand)), Some(red)) => {
-                    let cred = red.width() as usize;
-                    let rr = red.range(s);
-                    let planes = Planes {
+        for DeviceLayer { layer, pieces } in &self.layers {
+            let gemm = |residual| stage_gemm(layer, s, n, residual);
+            let rows = layer.stage_rows(s);
+            let block = layer.block.map(|i| (&p.blocks[i], &a.blocks[i]));
+            match (&layer.kind, block, &pieces[s]) {
+                (LayerKind::Stem, _, Some(w)) => {
+                    let stem = ConvSpec {
                         batch: n,
-                        offset: mr.start,
-                        len: mr.len(),
-                        total: cmid,
+                        in_channels: 3,
+                        height: p.resolution,
+                        width: p.resolution,
+                        out_channels: rows.len(),
+                        kernel: 3,
+                        stride: 2,
+                        act: layer.act,
+                        out_offset: rows.start,
+                        out_total: layer.out_channels(),
                     };
-                    encode_pool(ctx, enc, planes, osz * osz, mid, pooled)?;
-                    let rs = slice_gemm(
-                        n,
-                        rr.len(),
-                        b.mid_cuts.end(s) as usize,
-                        cmid,
-                        rr.start,
-                        cred,
-                        1,
-                        Activation::Relu,
-                        false,
-                    )?;
+                    encode_conv(ctx, enc, &stem, &a.image, &w.w, &w.affine, &a.stem)?;
+                }
+                (LayerKind::Expand, Some((_, bufs)), Some(w)) => {
                     encode_gemm(
                         ctx,
                         enc,
-                        &rs,
+                        &gemm(false)?,
+                        input,
+                        &w.w,
+                        &w.affine,
+                        None,
+                        &bufs[0],
+                    )?;
+                }
+                (LayerKind::Depthwise { kernels, stride }, Some((b, bufs)), Some(w)) => {
+                    let k = kernels[s];
+                    let dw = DwConvSpec {
+                        batch: n,
+                        channels: rows.len(),
+                        height: b.size,
+                        width: b.size,
+                        stride: *stride,
+                        cuts: single(rows.len())?,
+                        kernels: vec![k],
+                        w_stride: k * k,
+                        act: layer.act,
+                        active: vec![true],
+                        channel_offset: rows.start,
+                        channel_total: layer.out_channels(),
+                    };
+                    let from = if b.expand { &bufs[0] } else { input };
+                    encode_dwconv(ctx, enc, &dw, from, &w.w, &w.affine, &bufs[1])?;
+                }
+                (LayerKind::SeReduce, Some((b, bufs)), Some(w)) => {
+                    let [_, mid, _, pooled, reduced, ..] = bufs;
+                    let px = b.out_size() * b.out_size();
+                    let stage_mid = planes(n, layer.cols.range(s), layer.cols.width());
+                    encode_pool(ctx, enc, stage_mid, px, mid, pooled)?;
+                    encode_gemm(
+                        ctx,
+                        enc,
+                        &gemm(false)?,
                         pooled,
-                        &reduce.w,
-                        &reduce.affine,
+                        &w.w,
+                        &w.affine,
                         None,
                         reduced,
                     )?;
-                    let es = slice_gemm(
-                        n,
-                        mr.len(),
-                        red.end(s) as usize,
-                        cred,
-                        mr.start,
-                        cmid,
-                        1,
-                        Activation::Hsigmoid,
-                        false,
-                    )?;
+                }
+                (LayerKind::SeExpand, Some((b, bufs)), Some(w)) => {
+                    let [_, mid, scaled, _, reduced, gate, _] = bufs;
+                    let px = b.out_size() * b.out_size();
                     encode_gemm(
                         ctx,
                         enc,
-                        &es,
+                        &gemm(false)?,
                         reduced,
-                        &expand.w,
-                        &expand.affine,
+                        &w.w,
+                        &w.affine,
                         None,
                         gate,
                     )?;
-                    encode_se_scale(ctx, enc, planes, osz * osz, mid, gate, scaled)?;
-                    scaled
+                    let stage_mid = planes(n, rows, layer.rows.width());
+                    encode_se_scale(ctx, enc, stage_mid, px, mid, gate, scaled)?;
                 }
-                _ => mid,
-            };
-            let or = b.out_cuts.range(s);
-            let residual = b.residual();
-            let ps = slice_gemm(
-                n,
-                or.len(),
-                b.mid_cuts.end(s) as usize,
-                cmid,
-                or.start,
-                cout,
-                osz * osz,
-                Activation::None,
-                residual,
-            )?;
-            encode_gemm(
-                ctx,
-                enc,
-                &ps,
-                project_in,
-                &bw.project.w,
-                &bw.project.affine,
-                residual.then_some(input),
-                out,
-            )?;
-            input = out;
+                (LayerKind::Project { residual }, Some((b, bufs)), Some(w)) => {
+                    let from = if b.se_cuts.is_some() {
+                        &bufs[2]
+                    } else {
+                        &bufs[1]
+                    };
+                    let res = residual.then_some(input);
+                    encode_gemm(
+                        ctx,
+                        enc,
+                        &gemm(*residual)?,
+                        from,
+                        &w.w,
+                        &w.affine,
+                        res,
+                        &bufs[6],
+                    )?;
+                    input = &bufs[6];
+                }
+                (LayerKind::Project { .. }, Some((b, bufs)), None) => {
+                    // A block the stage skips: its output slice is its input slice.
+                    let (cin, cout) = (b.in_cuts.width() as u64, b.out_cuts.width() as u64);
+                    let plane = (b.out_size() * b.out_size() * 4) as u64;
+                    let (start, len) = (rows.start as u64, rows.len() as u64);
+                    for i in 0..n as u64 {
+                        enc.copy_buffer_to_buffer(
+                            input,
+                            (i * cin + start) * plane,
+                            &bufs[6],
+                            (i * cout + start) * plane,
+                            len * plane,
+                        );
+                    }
+                    input = &bufs[6];
+                }
+                (LayerKind::FinalExpand, _, Some(w)) => {
+                    let out = &a.final_expand;
+                    encode_gemm(ctx, enc, &gemm(false)?, input, &w.w, &w.affine, None, out)?;
+                    let stage = planes(n, rows, layer.rows.width());
+                    encode_pool(ctx, enc, stage, layer.pixels, out, &a.pooled)?;
+                }
+                (LayerKind::FeatureMix, _, Some(w)) => {
+                    let out = &a.features;
+                    encode_gemm(
+                        ctx,
+                        enc,
+                        &gemm(false)?,
+                        &a.pooled,
+                        &w.w,
+                        &w.affine,
+                        None,
+                        out,
+                    )?;
+                }
+                (LayerKind::Classifier { stage }, _, Some(w)) if *stage == s => {
+                    let logits = &a.logits[s];
+                    encode_gemm(
+                        ctx,
+                        enc,
+                        &gemm(false)?,
+                        &a.features,
+                        &w.w,
+                        &w.affine,
+                        None,
+                        logits,
+                    )?;
+                    let (probs, conf, class) = (&a.probs, &a.confidence, &a.class);
+                    encode_softmax(ctx, enc, n, p.classes, logits, probs, conf, class)?;
+                }
+                // Layers of a block the stage skips, and the other exits' classifiers.
+                _ => {}
+            }
         }
-        let fs = p.final_size();
-        let last = p.last_cuts();
-        let (cf, cm) = (p.final_cuts.width() as usize, p.mix_cuts.width() as usize);
-        let fr = p.final_cuts.range(s);
-        let fe = slice_gemm(
-            n,
-            fr.len(),
-            last.end(s) as usize,
-            last.width() as usize,
-            fr.start,
-            cf,
-            fs * fs,
-            Activation::Hswish,
-            false,
-        )?;
-        encode_gemm(
-            ctx,
-            enc,
-            &fe,
-            input,
-            &w.final_expand.w,
-            &w.final_expand.affine,
-            None,
-            &a.final_expand,
-        )?;
-        let planes = Planes {
-            batch: n,
-            offset: fr.start,
-            len: fr.len(),
-            total: cf,
-        };
-        encode_pool(ctx, enc, planes, fs * fs, &a.final_expand, &a.pooled)?;
-        let xr = p.mix_cuts.range(s);
-        let mix = slice_gemm(
-            n,
-            xr.len(),
-            p.final_cuts.end(s) as usize,
-            cf,
-            xr.start,
-            cm,
-            1,
-            Activation::Hswish,
-            false,
-        )?;
-        encode_gemm(
-            ctx,
-            enc,
-            &mix,
-            &a.pooled,
-            &w.mix.w,
-            &w.mix.affine,
-            None,
-            &a.features,
-        )?;
-        let head = slice_gemm(
-            n,
-            p.classes,
-            p.mix_cuts.end(s) as usize,
-            cm,
-            0,
-            p.classes,
-            1,
-            Activation::None,
-            false,
-        )?;
-        encode_gemm(
-            ctx,
-            enc,
-            &head,
-            &a.features,
-            &w.classifier.w,
-            &w.classifier.affine,
-            None,
-            &a.logits[s],
-        )?;
-        encode_softmax(
-            ctx,
-            enc,
-            n,
-            p.classes,
-            &a.logits[s],
-            &a.probs,
-            &a.confidence,
-            &a.class,
-        )
+        Ok(())
     }
 
     /// Classifies one image (`[3, R, R]` at the plan's resolution): runs stage after stage,
