@@ -1,16 +1,94 @@
-//! The all-exits pass on the GPU: the same composition as the reference, recorded into one
-//! command buffer.
+//! The all-exits pass on the GPU: the same walk as the reference, recorded into one command
+//! buffer.
 
-use super::reference::{classifier_spec, final_spec, mix_spec, stem_spec};
+use super::pass::{all_exits, Ops};
 use super::NetWeights;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::ops::conv::encode_conv;
-use crate::ops::gemm::encode_gemm;
-use crate::ops::mbconv::{encode_mbconv, MbConvSpec};
+use crate::ops::conv::{encode_conv, ConvSpec};
+use crate::ops::dwconv::{encode_dwconv, DwConvSpec};
+use crate::ops::gemm::{encode_gemm, GemmSpec};
 use crate::ops::pool::encode_pool;
+use crate::ops::se::encode_se_scale;
 use crate::ops::Planes;
 use crate::space::Plan;
+
+/// The kernels, recorded into one encoder; each op writes a new buffer.
+struct Recorder<'a> {
+    ctx: &'a GpuContext,
+    enc: wgpu::CommandEncoder,
+}
+
+impl Recorder<'_> {
+    /// A new output buffer of `floats`.
+    fn out(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        self.ctx.storage(label, floats)
+    }
+
+    /// Planes of a buffer of `size`-value planes.
+    fn planes(buffer: &wgpu::Buffer, size: usize) -> Planes {
+        Planes::all(buffer.size() as usize / 4 / size.max(1))
+    }
+}
+
+impl Ops for Recorder<'_> {
+    type Buf = wgpu::Buffer;
+
+    fn conv(
+        &mut self,
+        spec: &ConvSpec,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+    ) -> Result<wgpu::Buffer> {
+        let y = self.out("conv", spec.lens().3);
+        encode_conv(self.ctx, &mut self.enc, spec, x, w, a, &y)?;
+        Ok(y)
+    }
+
+    fn gemm(
+        &mut self,
+        spec: &GemmSpec,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        res: Option<&wgpu::Buffer>,
+    ) -> Result<wgpu::Buffer> {
+        let y = self.out("gemm", spec.lens().3);
+        encode_gemm(self.ctx, &mut self.enc, spec, x, w, a, res, &y)?;
+        Ok(y)
+    }
+
+    fn dwconv(
+        &mut self,
+        spec: &DwConvSpec,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+    ) -> Result<wgpu::Buffer> {
+        let y = self.out("depthwise", spec.lens().3);
+        encode_dwconv(self.ctx, &mut self.enc, spec, x, w, a, &y)?;
+        Ok(y)
+    }
+
+    fn pool(&mut self, planes: usize, size: usize, x: &wgpu::Buffer) -> Result<wgpu::Buffer> {
+        let y = self.out("pooled", planes);
+        encode_pool(self.ctx, &mut self.enc, Planes::all(planes), size, x, &y)?;
+        Ok(y)
+    }
+
+    fn scale(
+        &mut self,
+        size: usize,
+        x: &wgpu::Buffer,
+        gate: &wgpu::Buffer,
+    ) -> Result<wgpu::Buffer> {
+        let planes = Self::planes(x, size);
+        let y = self.out("se scaled", planes.count() * size);
+        encode_se_scale(self.ctx, &mut self.enc, planes, size, x, gate, &y)?;
+        Ok(y)
+    }
+}
 
 /// Runs the whole masked network once on the GPU and returns every exit's logits
 /// (`[batch, classes]` each). `images` is `[batch, 3, R, R]` at the plan's resolution.
@@ -24,55 +102,12 @@ pub async fn forward_gpu(
     if w.blocks.len() != plan.blocks.len() || w.classifiers.len() != plan.stages {
         return Err(Error::config("net weights", "do not match the plan"));
     }
-    let mut enc = ctx.encoder();
-    let stem = stem_spec(plan, batch);
-    let mut x = ctx.storage("stem", stem.lens().3);
-    encode_conv(ctx, &mut enc, &stem, images, &w.stem.0, &w.stem.1, &x)?;
-    for (b, bw) in plan.blocks.iter().zip(&w.blocks) {
-        x = encode_mbconv(ctx, &mut enc, &MbConvSpec::from_plan(b, batch), &x, bw)?;
-    }
-    let fe = final_spec(plan, batch);
-    let expanded = ctx.storage("final expand", fe.lens().3);
-    encode_gemm(
+    let mut rec = Recorder {
         ctx,
-        &mut enc,
-        &fe,
-        &x,
-        &w.final_expand.0,
-        &w.final_expand.1,
-        None,
-        &expanded,
-    )?;
-    let size = plan.final_size();
-    let pooled = ctx.storage("pooled", batch * fe.rows);
-    encode_pool(
-        ctx,
-        &mut enc,
-        Planes::all(batch * fe.rows),
-        size * size,
-        &expanded,
-        &pooled,
-    )?;
-    let mix = mix_spec(plan, batch);
-    let features = ctx.storage("features", mix.lens().3);
-    encode_gemm(
-        ctx,
-        &mut enc,
-        &mix,
-        &pooled,
-        &w.feature_mix.0,
-        &w.feature_mix.1,
-        None,
-        &features,
-    )?;
-    let mut outs = Vec::with_capacity(plan.stages);
-    for (s, (cw, cb)) in w.classifiers.iter().enumerate() {
-        let spec = classifier_spec(plan, batch, s)?;
-        let logits = ctx.storage("logits", spec.lens().3);
-        encode_gemm(ctx, &mut enc, &spec, &features, cw, cb, None, &logits)?;
-        outs.push(logits);
-    }
-    ctx.submit(enc);
+        enc: ctx.encoder(),
+    };
+    let (outs, _) = all_exits(&mut rec, plan, w, images, batch)?;
+    ctx.submit(rec.enc);
     let mut logits = Vec::with_capacity(outs.len());
     for buffer in &outs {
         logits.push(ctx.read_f32(buffer).await?);

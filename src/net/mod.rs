@@ -1,10 +1,12 @@
-//! A whole subnet composed of the kernels: its weights (BN folded, kernels at their size), the
-//! all-exits pass as a plain-Rust reference, and the same pass on the GPU (DESIGN §2).
+//! A whole subnet composed of the kernels: its weights (BN folded, kernels at their size), and
+//! the all-exits pass, one walk of the layer list run by the plain-Rust references or by the
+//! GPU kernels (DESIGN §2).
 //!
 //! The all-exits pass runs the whole masked network once and gives every exit's logits; the
 //! supernet's training pass and the runtime's stage-wise pass must both agree with it.
 
 mod gpu;
+mod pass;
 mod reference;
 mod weights;
 

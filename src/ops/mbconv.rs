@@ -130,7 +130,7 @@ impl MbConvSpec {
         )
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if !self.residual() && self.active.iter().any(|a| !a) {
             return Err(Error::config(
                 "mbconv.active",
@@ -146,7 +146,7 @@ impl MbConvSpec {
         Ok(())
     }
 
-    fn expand_spec(&self) -> GemmSpec {
+    pub(crate) fn expand_spec(&self) -> GemmSpec {
         GemmSpec {
             batch: self.batch,
             rows: self.mid(),
@@ -164,7 +164,7 @@ impl MbConvSpec {
         }
     }
 
-    fn dw_spec(&self) -> DwConvSpec {
+    pub(crate) fn dw_spec(&self) -> DwConvSpec {
         DwConvSpec {
             batch: self.batch,
             channels: self.mid(),
@@ -181,7 +181,7 @@ impl MbConvSpec {
         }
     }
 
-    fn se_spec(&self) -> Option<SeSpec> {
+    pub(crate) fn se_spec(&self) -> Option<SeSpec> {
         self.se_cuts.as_ref().map(|cuts| SeSpec {
             batch: self.batch,
             channels: self.mid(),
@@ -193,7 +193,7 @@ impl MbConvSpec {
         })
     }
 
-    fn project_spec(&self) -> GemmSpec {
+    pub(crate) fn project_spec(&self) -> GemmSpec {
         let residual = self.residual();
         GemmSpec {
             batch: self.batch,

@@ -59,7 +59,7 @@ impl SeWeights<Vec<f32>> {
 }
 
 impl SeSpec {
-    fn reduce(&self) -> GemmSpec {
+    pub(crate) fn reduce(&self) -> GemmSpec {
         GemmSpec {
             batch: self.batch,
             rows: self.reduced,
@@ -77,7 +77,7 @@ impl SeSpec {
         }
     }
 
-    fn expand(&self) -> GemmSpec {
+    pub(crate) fn expand(&self) -> GemmSpec {
         GemmSpec {
             batch: self.batch,
             rows: self.channels,
@@ -95,7 +95,7 @@ impl SeSpec {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.size == 0 {
             return Err(Error::config("se.size", "empty plane"));
         }
