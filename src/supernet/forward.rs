@@ -13,7 +13,7 @@ use super::masks::MaskCache;
 use super::params::{BlockParams, ConvBn, Supernet};
 use crate::elastic::{self, StageMask};
 use crate::error::{Error, Result};
-use crate::space::{Activation, BlockPlan, Plan, StageCuts};
+use crate::space::{Activation, BlockPlan, LayerKind, Plan, StageCuts};
 
 /// Options of one pass.
 #[derive(Debug)]
@@ -151,51 +151,6 @@ impl Pass<'_, '_> {
             Err(outs) => Tensor::cat(outs, 1),
         })
     }
-
-    fn block(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Result<Tensor<4>> {
-        let mid_mask = self.masks.channel(&b.mid_cuts, &b.active);
-        let h = match (&p.expand, b.expand) {
-            (Some(e), true) => {
-                let h = self.conv_bn(x.clone(), e, &b.mid_cuts, &b.in_cuts)?;
-                gate(act(h, b.act), mid_mask.clone())
-            }
-            (None, false) => x.clone(),
-            _ => {
-                return Err(Error::config(
-                    "supernet",
-                    "block expand does not match the plan",
-                ))
-            }
-        };
-        let h = self.depthwise(h, p, b)?;
-        let h = batch_norm(h, &p.dw_bn, &mut self.bn, &mut self.bn_index, self.composed)?;
-        let mut h = gate(act(h, b.act), mid_mask);
-        if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
-            let [n, c, _, _] = h.dims();
-            let r = rc.width() as usize;
-            let pooled = h.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
-            let wr = masked_weight(se.reduce.val(), rc, &b.mid_cuts, self.masks);
-            let red = relu(
-                pooled.matmul(wr.transpose()) + se.reduce_bias.val().slice(0..r).reshape([1, r]),
-            );
-            let red = match self.masks.channel(rc, &b.active) {
-                Some(m) => red * m.reshape([1, r]),
-                None => red,
-            };
-            let we = masked_weight(se.expand.val(), &b.mid_cuts, rc, self.masks);
-            let g = act(
-                red.matmul(we.transpose()) + se.expand_bias.val().slice(0..c).reshape([1, c]),
-                Activation::Hsigmoid,
-            );
-            h = h * g.reshape([n, c, 1, 1]);
-        }
-        let y = self.conv_bn(h, &p.project, &b.out_cuts, &b.mid_cuts)?;
-        Ok(if b.residual() {
-            x + gate(y, self.masks.channel(&b.out_cuts, &b.active))
-        } else {
-            y
-        })
-    }
 }
 
 /// Runs `plan` through `net` on `images` `[N, 3, R, R]` and returns every exit's logits
@@ -222,56 +177,120 @@ pub fn forward(
         bn_index: 0,
         composed: options.composed,
     };
-    let c0 = plan.stem_cuts.width() as usize;
-    let stem = net.stem.val().slice(0..c0);
-    let x = conv2d(
-        images,
-        stem,
-        None,
-        ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
-    );
-    let mut x = act(
-        batch_norm(
-            x,
-            &net.stem_bn,
-            &mut pass.bn,
-            &mut pass.bn_index,
-            pass.composed,
-        )?,
-        Activation::Hswish,
-    );
-    for b in &plan.blocks {
-        // The fixed first block is slot 0; elastic blocks follow at maximal depth.
-        let slot = b.elastic_index.map_or(0, |i| i + 1);
-        let p = net.blocks.get(slot).ok_or_else(|| {
-            Error::config("supernet", "the plan has more blocks than the supernet")
-        })?;
-        x = pass.block(x, p, b)?;
-    }
-    let x = pass.conv_bn(x, &net.final_expand, &plan.final_cuts, plan.last_cuts())?;
-    let f = plan.final_cuts.width() as usize;
-    let pooled = act(x, Activation::Hswish)
-        .mean_dim(3)
-        .mean_dim(2)
-        .reshape([n, f]);
-    let wm = masked_weight(
-        net.feature_mix.val(),
-        &plan.mix_cuts,
-        &plan.final_cuts,
-        pass.masks,
-    );
-    let features = act(pooled.matmul(wm.transpose()), Activation::Hswish);
+    let broken = || Error::config("supernet", "the layer list is out of order");
+    // The current block's input (the stem's output before the first block), its middle
+    // activation, the SE's reduced channels, the pooled head and the features.
+    let (mut x, mut hidden, mut red): (Option<Tensor<4>>, Option<Tensor<4>>, Option<Tensor<2>>) =
+        (None, None, None);
+    let (mut pooled, mut features) = (None, None);
     let mut logits = Vec::with_capacity(plan.stages);
-    for (s, head) in net.classifiers.iter().enumerate().take(plan.stages) {
-        let c = plan.mix_cuts.end(s) as usize;
-        let mut feats = features.clone().slice([0..n, 0..c]);
-        if options.dropout > 0.0 {
-            let keep = 1.0 - options.dropout;
-            let m = Tensor::<2>::random([n, c], Distribution::Bernoulli(keep), pass.masks.device());
-            feats = feats * m / keep;
+    for layer in plan.layers() {
+        let (rows, cols) = (&layer.rows, &layer.cols);
+        let block = match layer.block {
+            Some(i) => {
+                let b = &plan.blocks[i];
+                // The fixed first block is slot 0; elastic blocks follow at maximal depth.
+                let slot = b.elastic_index.map_or(0, |i| i + 1);
+                let p = net.blocks.get(slot).ok_or_else(|| {
+                    Error::config("supernet", "the plan has more blocks than the supernet")
+                })?;
+                Some((b, p))
+            }
+            None => None,
+        };
+        match (&layer.kind, block) {
+            (LayerKind::Stem, _) => {
+                let stem = net.stem.val().slice(0..rows.width() as usize);
+                let y = conv2d(
+                    images.clone(),
+                    stem,
+                    None,
+                    ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+                );
+                let y = batch_norm(
+                    y,
+                    &net.stem_bn,
+                    &mut pass.bn,
+                    &mut pass.bn_index,
+                    pass.composed,
+                )?;
+                x = Some(act(y, layer.act));
+            }
+            (LayerKind::Expand, Some((b, p))) => {
+                let e = p.expand.as_ref().ok_or_else(broken)?;
+                let y = pass.conv_bn(x.clone().ok_or_else(broken)?, e, rows, cols)?;
+                hidden = Some(gate(act(y, layer.act), pass.masks.channel(rows, &b.active)));
+            }
+            (LayerKind::Depthwise { .. }, Some((b, p))) => {
+                let from = if b.expand { hidden.take() } else { x.clone() };
+                let y = pass.depthwise(from.ok_or_else(broken)?, p, b)?;
+                let y = batch_norm(y, &p.dw_bn, &mut pass.bn, &mut pass.bn_index, pass.composed)?;
+                hidden = Some(gate(act(y, layer.act), pass.masks.channel(rows, &b.active)));
+            }
+            (LayerKind::SeReduce, Some((b, p))) => {
+                let se = p.se.as_ref().ok_or_else(broken)?;
+                let [n, c, _, _] = hidden.as_ref().ok_or_else(broken)?.dims();
+                let r = rows.width() as usize;
+                let mean = hidden
+                    .clone()
+                    .ok_or_else(broken)?
+                    .mean_dim(3)
+                    .mean_dim(2)
+                    .reshape([n, c]);
+                let w = masked_weight(se.reduce.val(), rows, cols, pass.masks);
+                let y =
+                    mean.matmul(w.transpose()) + se.reduce_bias.val().slice(0..r).reshape([1, r]);
+                let y = act(y, layer.act);
+                red = Some(match pass.masks.channel(rows, &b.active) {
+                    Some(m) => y * m.reshape([1, r]),
+                    None => y,
+                });
+            }
+            (LayerKind::SeExpand, Some((_, p))) => {
+                let se = p.se.as_ref().ok_or_else(broken)?;
+                let mid = hidden.take().ok_or_else(broken)?;
+                let [n, c, _, _] = mid.dims();
+                let w = masked_weight(se.expand.val(), rows, cols, pass.masks);
+                let y = red.take().ok_or_else(broken)?.matmul(w.transpose())
+                    + se.expand_bias.val().slice(0..c).reshape([1, c]);
+                hidden = Some(mid * act(y, layer.act).reshape([n, c, 1, 1]));
+            }
+            (LayerKind::Project { residual }, Some((b, p))) => {
+                let y = pass.conv_bn(hidden.take().ok_or_else(broken)?, &p.project, rows, cols)?;
+                let input = x.take().ok_or_else(broken)?;
+                x = Some(if *residual {
+                    input + gate(y, pass.masks.channel(rows, &b.active))
+                } else {
+                    y
+                });
+            }
+            (LayerKind::FinalExpand, _) => {
+                let y =
+                    pass.conv_bn(x.take().ok_or_else(broken)?, &net.final_expand, rows, cols)?;
+                let f = rows.width() as usize;
+                pooled = Some(act(y, layer.act).mean_dim(3).mean_dim(2).reshape([n, f]));
+            }
+            (LayerKind::FeatureMix, _) => {
+                let w = masked_weight(net.feature_mix.val(), rows, cols, pass.masks);
+                let y = pooled.take().ok_or_else(broken)?.matmul(w.transpose());
+                features = Some(act(y, layer.act));
+            }
+            (LayerKind::Classifier { stage }, _) => {
+                let head = net.classifiers.get(*stage).ok_or_else(broken)?;
+                let c = cols.end(*stage) as usize;
+                let mut feats = features.clone().ok_or_else(broken)?.slice([0..n, 0..c]);
+                if options.dropout > 0.0 {
+                    let keep = 1.0 - options.dropout;
+                    let device = pass.masks.device();
+                    let m = Tensor::<2>::random([n, c], Distribution::Bernoulli(keep), device);
+                    feats = feats * m / keep;
+                }
+                let wc = head.weight.val().slice([0..plan.classes, 0..c]);
+                let bias = head.bias.val().reshape([1, plan.classes]);
+                logits.push(act(feats.matmul(wc.transpose()) + bias, layer.act));
+            }
+            _ => return Err(broken()),
         }
-        let wc = head.weight.val().slice([0..plan.classes, 0..c]);
-        logits.push(feats.matmul(wc.transpose()) + head.bias.val().reshape([1, plan.classes]));
     }
     Ok(logits)
 }
