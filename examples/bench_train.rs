@@ -40,7 +40,7 @@ use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
-use enas4d::space::{count, Plan, Preset, SubnetConfig};
+use enas4d::space::{count, LayerKind, Plan, Preset, SubnetConfig};
 use enas4d::supernet::{forward, BnMode, MaskCache, PassOptions, Supernet};
 use enas4d::train::{checkpoint, multi_exit_loss, parse_device, smoothed_targets, LossWeights};
 use rand::rngs::SmallRng;
@@ -325,53 +325,63 @@ fn write_check(
         t.push((format!("{name}.weight"), (v, vec![o, i, 1, 1])));
         bn(t, &format!("{name}.bn"), &p.bn, o)
     };
-    let c0 = plan.stem_cuts.width() as usize;
-    t.push(("stem.weight".into(), flat(net.stem.val().slice(0..c0))?));
-    bn(&mut t, "stem_bn", &net.stem_bn, c0)?;
-    for (j, b) in plan.blocks.iter().enumerate() {
-        let p = &net.blocks[b.elastic_index.map_or(0, |i| i + 1)];
-        let (i, mid, o) = (
-            b.in_cuts.width() as usize,
-            b.mid_cuts.width() as usize,
-            b.out_cuts.width() as usize,
-        );
-        let n = format!("blocks.{j}");
-        if let (Some(e), true) = (&p.expand, b.expand) {
-            conv(&mut t, &format!("{n}.expand"), e, mid, i)?;
-        }
-        t.push((format!("{n}.dw"), flat(p.dw.val().slice(0..mid))?));
-        t.push((format!("{n}.m25"), flat(p.m25.val())?));
-        t.push((format!("{n}.m9"), flat(p.m9.val())?));
-        bn(&mut t, &format!("{n}.dw_bn"), &p.dw_bn, mid)?;
-        if let (Some(se), Some(rc)) = (&p.se, &b.se_cuts) {
-            let r = rc.width() as usize;
-            let se_tensors = [
-                ("reduce", flat(se.reduce.val().slice([0..r, 0..mid]))?),
-                ("reduce_bias", flat(se.reduce_bias.val().slice(0..r))?),
-                ("expand", flat(se.expand.val().slice([0..mid, 0..r]))?),
-                ("expand_bias", flat(se.expand_bias.val().slice(0..mid))?),
-            ];
-            for (k, v) in se_tensors {
-                t.push((format!("{n}.se.{k}"), v));
+    // One walk of the layer list; the names are those `torch_train_step.py` reads.
+    for layer in plan.layers() {
+        let (o, i) = (layer.rows.width() as usize, layer.cols.width() as usize);
+        let block = layer.block.map(|j| {
+            let b = &plan.blocks[j];
+            (
+                format!("blocks.{j}"),
+                &net.blocks[b.elastic_index.map_or(0, |i| i + 1)],
+            )
+        });
+        let missing = || format!("{}: not in the supernet", layer.name);
+        match (&layer.kind, &block) {
+            (LayerKind::Stem, _) => {
+                t.push(("stem.weight".into(), flat(net.stem.val().slice(0..o))?));
+                bn(&mut t, "stem_bn", &net.stem_bn, o)?;
             }
+            (LayerKind::Expand, Some((n, p))) => {
+                let e = p.expand.as_ref().ok_or_else(missing)?;
+                conv(&mut t, &format!("{n}.expand"), e, o, i)?;
+            }
+            (LayerKind::Depthwise { .. }, Some((n, p))) => {
+                t.push((format!("{n}.dw"), flat(p.dw.val().slice(0..o))?));
+                t.push((format!("{n}.m25"), flat(p.m25.val())?));
+                t.push((format!("{n}.m9"), flat(p.m9.val())?));
+                bn(&mut t, &format!("{n}.dw_bn"), &p.dw_bn, o)?;
+            }
+            (LayerKind::SeReduce, Some((n, p))) => {
+                let se = p.se.as_ref().ok_or_else(missing)?;
+                let w = se.reduce.val().slice([0..o, 0..i]);
+                t.push((format!("{n}.se.reduce"), flat(w)?));
+                let b = se.reduce_bias.val().slice(0..o);
+                t.push((format!("{n}.se.reduce_bias"), flat(b)?));
+            }
+            (LayerKind::SeExpand, Some((n, p))) => {
+                let se = p.se.as_ref().ok_or_else(missing)?;
+                let w = se.expand.val().slice([0..o, 0..i]);
+                t.push((format!("{n}.se.expand"), flat(w)?));
+                let b = se.expand_bias.val().slice(0..o);
+                t.push((format!("{n}.se.expand_bias"), flat(b)?));
+            }
+            (LayerKind::Project { .. }, Some((n, p))) => {
+                conv(&mut t, &format!("{n}.project"), &p.project, o, i)?;
+            }
+            (LayerKind::FinalExpand, _) => conv(&mut t, "final_expand", &net.final_expand, o, i)?,
+            (LayerKind::FeatureMix, _) => {
+                let w = net.feature_mix.val().slice([0..o, 0..i]);
+                t.push(("mix".into(), flat(w)?));
+            }
+            (LayerKind::Classifier { stage }, _) => {
+                let head = &net.classifiers[*stage];
+                let c = layer.cols.end(*stage) as usize;
+                let w = head.weight.val().slice([0..plan.classes, 0..c]);
+                t.push((format!("heads.{stage}.weight"), flat(w)?));
+                t.push((format!("heads.{stage}.bias"), flat(head.bias.val())?));
+            }
+            _ => return Err(missing().into()),
         }
-        conv(&mut t, &format!("{n}.project"), &p.project, o, mid)?;
-    }
-    let (f, last) = (
-        plan.final_cuts.width() as usize,
-        plan.last_cuts().width() as usize,
-    );
-    conv(&mut t, "final_expand", &net.final_expand, f, last)?;
-    let m = plan.mix_cuts.width() as usize;
-    t.push((
-        "mix".into(),
-        flat(net.feature_mix.val().slice([0..m, 0..f]))?,
-    ));
-    for s in 0..plan.stages {
-        let (c, head) = (plan.mix_cuts.end(s) as usize, &net.classifiers[s]);
-        let w = head.weight.val().slice([0..plan.classes, 0..c]);
-        t.push((format!("heads.{s}.weight"), flat(w)?));
-        t.push((format!("heads.{s}.bias"), flat(head.bias.val())?));
     }
     let r = plan.resolution;
     let images: Vec<f32> = (0..batch * 3 * r * r)
