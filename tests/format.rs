@@ -49,7 +49,7 @@ fn should_round_trip_with_bn_folded() {
             assert_eq!(back.thresholds, net.thresholds);
             assert_eq!(back.classes, net.classes);
             assert!(
-                back.weights.stem.1[..16].iter().all(|&v| v == 1.0),
+                back.weights.layers[0].1[..16].iter().all(|&v| v == 1.0),
                 "scale folded into the weights"
             );
             let r = net.config.resolution as usize;

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{fresh_seed, gpu, perturb, poison_affine, poison_matrix, Poison};
+use common::{fresh_seed, gpu, poison_affine, poison_channels, poison_matrix, Poison};
 use enas4d::net::{forward_gpu, forward_reference, NetWeights};
-use enas4d::ops::mbconv::MbConvSpec;
 use enas4d::selftest::{max_rel_err, random_vec};
-use enas4d::space::{count, Plan, Preset, SubnetConfig};
+use enas4d::space::{count, LayerKind, Plan, Preset, SubnetConfig};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -61,7 +60,9 @@ fn should_match_the_reference_on_the_gpu_for_one_to_three_stages() {
     }
 }
 
-/// Perturbs every weight of the network that belongs to stages > s.
+/// Perturbs every weight of the network a stage ≤ s must not read, layer by layer: rows of
+/// later stages, the upper blocks (inputs of later stages) of earlier rows, the affines of later
+/// stages' channels, and the later exits' classifiers.
 fn perturb_net(
     plan: &Plan,
     w: &NetWeights<Vec<f32>>,
@@ -70,43 +71,24 @@ fn perturb_net(
     rng: &mut SmallRng,
 ) -> NetWeights<Vec<f32>> {
     let mut p = w.clone();
-    let c0 = &plan.stem_cuts;
-    // Stem rows of later stages (the image channels belong to every stage).
-    let per = 27;
-    for (i, v) in p.stem.0.iter_mut().enumerate() {
-        if c0.stage_of(i / per) > s {
-            common::poison(v, kind, rng);
+    for (layer, (weight, affine)) in plan.layers().iter().zip(p.layers.iter_mut()) {
+        match layer.kind {
+            LayerKind::Classifier { stage } => {
+                if stage > s {
+                    weight
+                        .iter_mut()
+                        .chain(affine.iter_mut())
+                        .for_each(|v| common::poison(v, kind, rng));
+                }
+                continue;
+            }
+            // Per-channel weights (the image's channels belong to every stage).
+            LayerKind::Stem | LayerKind::Depthwise { .. } => {
+                poison_channels(weight, &layer.rows, layer.row_stride(), s, kind, rng);
+            }
+            _ => poison_matrix(weight, &layer.rows, &layer.cols, s, kind, rng),
         }
-    }
-    poison_affine(&mut p.stem.1, c0, s, kind, rng);
-    for (b, bw) in plan.blocks.iter().zip(p.blocks.iter_mut()) {
-        let spec = MbConvSpec::from_plan(b, 1);
-        let dummy = vec![0.0; spec.lens().0];
-        *bw = perturb(&spec, &dummy, bw, s, kind, rng).1;
-    }
-    poison_matrix(
-        &mut p.final_expand.0,
-        &plan.final_cuts,
-        plan.last_cuts(),
-        s,
-        kind,
-        rng,
-    );
-    poison_affine(&mut p.final_expand.1, &plan.final_cuts, s, kind, rng);
-    poison_matrix(
-        &mut p.feature_mix.0,
-        &plan.mix_cuts,
-        &plan.final_cuts,
-        s,
-        kind,
-        rng,
-    );
-    for (t, (cw, cb)) in p.classifiers.iter_mut().enumerate() {
-        if t > s {
-            cw.iter_mut()
-                .chain(cb.iter_mut())
-                .for_each(|v| common::poison(v, kind, rng));
-        }
+        poison_affine(affine, &layer.rows, s, kind, rng);
     }
     p
 }

@@ -84,10 +84,10 @@ fn should_reject_bad_input() {
     let plan = Plan::new(&preset, &config).unwrap();
     let weights = NetWeights::random(&plan, &mut rng);
     let mut poisoned = weights.clone();
-    poisoned.feature_mix.0[3] = f32::NAN;
+    poisoned.layer_mut(&plan, "feature_mix").unwrap().0[3] = f32::NAN;
     assert!(StageWiseCpu::new(&preset, &config, poisoned).is_err());
     let mut short = weights.clone();
-    short.classifiers.pop();
+    short.layers.pop();
     assert!(StageWiseCpu::new(&preset, &config, short).is_err());
     let runtime = StageWiseCpu::new(&preset, &config, weights).unwrap();
     let r = plan.resolution;

@@ -99,7 +99,7 @@ pub async fn forward_gpu(
     images: &wgpu::Buffer,
     batch: usize,
 ) -> Result<Vec<Vec<f32>>> {
-    if w.blocks.len() != plan.blocks.len() || w.classifiers.len() != plan.stages {
+    if w.layers.len() != plan.layers().len() {
         return Err(Error::config("net weights", "do not match the plan"));
     }
     let mut rec = Recorder {
