@@ -10,7 +10,7 @@
 //! the file's weights once, at load (BN already folded). After each exit the images that leave
 //! drop out and the rest are packed to the front, so later stages run only on the images still
 //! inside. A batch spreads over threads natively, one part per thread. Workspaces are kept
-//! between calls. Checked against the f64 reference ([`crate::net::forward_reference`]) by
+//! between calls. Checked against the f64 reference (`net::forward_reference`, feature `testing`) by
 //! `tests/runtime.rs`; the GPU runtime is checked against this one image by image.
 
 use std::ops::Range;
