@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
+use enas4d::cpu::depthwise::PlaneConv;
 use enas4d::elastic::depthwise_cpu::{self, DepthwiseShape};
 use enas4d::elastic::{self, reference};
-use enas4d::ops::dw_channels::PlaneConv;
 use enas4d::selftest::{max_rel_err, random_vec};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;

@@ -27,6 +27,7 @@
 
 pub mod atomic;
 pub mod camel;
+pub mod cpu;
 #[cfg(feature = "data")]
 pub mod data;
 #[cfg(feature = "train")]
@@ -34,15 +35,12 @@ pub mod elastic;
 pub mod error;
 pub mod format;
 pub mod gpu;
-#[cfg(not(target_arch = "wasm32"))]
-mod matmul;
 pub mod net;
 pub mod ops;
 pub mod runtime;
 #[cfg(feature = "train")]
 pub mod search;
 pub mod selftest;
-mod simd;
 pub mod space;
 #[cfg(feature = "train")]
 pub mod supernet;

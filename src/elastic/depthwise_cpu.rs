@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::ops::dw_channels::{transpose, PlaneConv};
+use crate::cpu::depthwise::{transpose, PlaneConv};
 
 /// Shapes of one depthwise conv: `x [n, c, h, w]`, kernel `[c, k, k]`, `y [n, c, ho, wo]`.
 #[derive(Clone, Copy, Debug)]

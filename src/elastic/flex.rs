@@ -7,7 +7,7 @@ use burn::tensor::{DType, TensorData};
 use super::depthwise_cpu::{self, DepthwiseShape};
 use super::pointwise_cpu::{self, PointwiseShape};
 use super::{dims, ElasticOps, StageMask};
-use crate::ops::dw_channels::PlaneConv;
+use crate::cpu::depthwise::PlaneConv;
 
 /// The tensor's values, row-major (a view when already contiguous, else a copy).
 pub(super) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {

@@ -10,7 +10,7 @@
 //! three times:
 //! - on burn's `Flex` CPU backend by this crate's own CPU code ([`pointwise_cpu`],
 //!   [`depthwise_cpu`]: the `gemm` crate over the stage blocks, the channel-last kernel of
-//!   [`crate::ops::dw_channels`], rayon);
+//!   [`crate::cpu::depthwise`], rayon);
 //! - on burn's wgpu backend by this crate's WGSL kernels (`shaders/gemm.wgsl`,
 //!   `shaders/dwconv.wgsl` — the runtime's own kernels — and the gradient kernels
 //!   `shaders/gemm_weight_grad.wgsl`, `shaders/dwconv_input_grad.wgsl`,

@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::matmul::{matmul, View};
+use crate::cpu::matmul::{matmul, View};
 
 /// Shapes of one masked 1×1 conv: `x [n, i, p]`, `w [o, i]`, `y [n, o, p]`, with the stage
 /// cuts of both axes (same number of points, last points `o` and `i`).

@@ -6,7 +6,6 @@
 //! fused BN / bias is one `affine` tensor `[scale(C), shift(C)]` (a bias is scale 1, shift b).
 
 pub mod conv;
-pub mod dw_channels;
 pub mod dwconv;
 pub mod gemm;
 pub mod kernel_transform;

@@ -17,11 +17,12 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::{check_input, exit_output, Decision, ExitOutput};
+use crate::cpu::depthwise::PlaneConv;
+use crate::cpu::rows::{epilogue, pool, product};
+use crate::cpu::simd::paired_dots_fused;
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
-use crate::ops::dw_channels::PlaneConv;
 use crate::ops::Activation;
-use crate::simd::paired_dots_fused;
 use crate::space::{count, Layer, LayerKind, Plan, Preset, SubnetConfig, STEM_TAPS};
 
 /// Most activation floats one pass of a batch may hold (4 MiB); larger batches run in parts.
@@ -121,91 +122,6 @@ fn pointwise(
         let row = &mut y[p * ldy + cols.start..][..n];
         let res = res.map(|r| &r[p * ldy + cols.start..][..n]);
         epilogue(row, &piece.bias, act, res);
-    }
-}
-
-/// `row = act(row + bias) (+ res)`, the activation chosen once for the whole row so that the
-/// loop vectorizes.
-#[inline(always)]
-fn epilogue(row: &mut [f32], bias: &[f32], act: Activation, res: Option<&[f32]>) {
-    #[inline(always)]
-    fn apply(row: &mut [f32], bias: &[f32], res: Option<&[f32]>, f: impl Fn(f32) -> f32) {
-        match res {
-            Some(r) => {
-                for ((v, &b), &r) in row.iter_mut().zip(bias).zip(r) {
-                    *v = f(*v + b) + r;
-                }
-            }
-            None => {
-                for (v, &b) in row.iter_mut().zip(bias) {
-                    *v = f(*v + b);
-                }
-            }
-        }
-    }
-    match act {
-        Activation::None => apply(row, bias, res, |v| Activation::None.apply_f32(v)),
-        Activation::Relu => apply(row, bias, res, |v| Activation::Relu.apply_f32(v)),
-        Activation::Hswish => apply(row, bias, res, |v| Activation::Hswish.apply_f32(v)),
-        Activation::Hsigmoid => apply(row, bias, res, |v| Activation::Hsigmoid.apply_f32(v)),
-    }
-}
-
-/// `y[p, ..n] = x[p, ..lim] · w[n, lim]ᵀ` for `p < pixels` (rows `ldx` / `ldy` apart): the
-/// `gemm` crate natively, SIMD128 dot products in wasm.
-#[allow(clippy::too_many_arguments)]
-fn product(
-    w: &[f32],
-    lim: usize,
-    n: usize,
-    x: &[f32],
-    ldx: usize,
-    pixels: usize,
-    y: &mut [f32],
-    ldy: usize,
-) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use crate::matmul::{matmul, View};
-        matmul(
-            y,
-            ldy,
-            false,
-            View::block(x, 0, pixels, lim, ldx),
-            View::block(w, 0, n, lim, lim).t(),
-        );
-    }
-    #[cfg(target_arch = "wasm32")]
-    for p in 0..pixels {
-        let xp = &x[p * ldx..][..lim];
-        for (o, v) in y[p * ldy..][..n].iter_mut().enumerate() {
-            *v = crate::simd::dot(&w[o * lim..][..lim], xp);
-        }
-    }
-}
-
-/// `pooled[i, cols] = mean over pixels of x[i, pixel, cols]` for `images` images of `pixels`
-/// pixels, `width` channels.
-#[inline(always)]
-fn pool(
-    x: &[f32],
-    images: usize,
-    pixels: usize,
-    width: usize,
-    cols: Range<usize>,
-    pooled: &mut [f32],
-) {
-    let scale = 1.0 / pixels as f32;
-    for i in 0..images {
-        let acc = &mut pooled[i * width + cols.start..i * width + cols.end];
-        acc.fill(0.0);
-        for p in 0..pixels {
-            let row = &x[(i * pixels + p) * width + cols.start..][..cols.len()];
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a += v;
-            }
-        }
-        acc.iter_mut().for_each(|a| *a *= scale);
     }
 }
 
@@ -432,7 +348,7 @@ impl StageWiseCpu {
     /// in `ws.logits`.
     fn run_stage(&self, ws: &mut Workspace, n: usize, s: usize) {
         #[cfg(target_arch = "x86_64")]
-        if crate::simd::x86::avx2_fma() {
+        if crate::cpu::simd::x86::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked above).
             return unsafe { self.run_stage_avx2(ws, n, s) };
         }

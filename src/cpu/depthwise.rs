@@ -9,7 +9,7 @@
 //! padding are skipped (on a 2 × 2 plane a 7 × 7 kernel has at most 4 live taps per pixel).
 //! [`transpose`] moves planes to and from this layout.
 
-use crate::simd::paired_dots;
+use crate::cpu::simd::paired_dots;
 
 /// Shape of one sample's conv: input `h × w`, kernel `k × k` (odd), stride.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
