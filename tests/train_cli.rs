@@ -645,4 +645,53 @@ fn a_warm_start_does_not_sort_channels_again() {
         moved <= scale * 1e-5,
         "weights moved by {moved} (scale {scale})"
     );
+
+    // A warm start may fix the space's cuts: the supernet records them, `eval` uses them for
+    // the largest subnet and refuses a subnet at other cuts.
+    cfg["cuts"] = serde_json::json!({"p": [0.625, 0.75], "p_mid": [0.25, 0.5]});
+    let fixed = run(&cfg, "fixed", &["--init", first.to_str().unwrap()]);
+    let header = enas4d::train::checkpoint::load(&fixed, &device)
+        .unwrap()
+        .header;
+    let cuts = header
+        .preset
+        .cuts
+        .clone()
+        .expect("the fixed cuts are recorded");
+    assert_eq!(cuts.p_mid, Some(vec![0.25, 0.5]));
+    let eval = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["eval", "--json", "--model"])
+            .arg(&fixed)
+            .args(["--data", &format!("idx:{}", data.display())])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = eval(&["--largest"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let largest = enas4d::space::SubnetConfig::largest(&header.preset);
+    let want = enas4d::space::count(&header.preset, &largest)
+        .unwrap()
+        .cum_macs;
+    let got: Vec<u64> = v["exits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["cum_macs"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    let mut other = largest;
+    other.p_mid = None;
+    let path = tmp.path().join("other.json");
+    std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
+    let err = rejected(
+        Command::new(BIN)
+            .args(["eval", "--model"])
+            .arg(&fixed)
+            .args(["--data", &format!("idx:{}", data.display()), "--config"])
+            .arg(&path),
+    );
+    assert!(err.contains("fixed"), "{err}");
 }
