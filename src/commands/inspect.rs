@@ -78,6 +78,9 @@ pub fn run(args: InspectArgs) -> Result<bool, Box<dyn std::error::Error>> {
         net.classes.join(", ")
     );
     println!("stage cuts p = {:?}", net.config.p);
+    if let Some(p_mid) = &net.config.p_mid {
+        println!("middle-axis cuts p_mid = {p_mid:?}");
+    }
     for (s, (k, d)) in net.config.kernel.iter().zip(&net.config.depth).enumerate() {
         println!("stage {}: depth per unit {d:?}, kernels {k:?}", s + 1);
     }
