@@ -19,18 +19,6 @@ struct Recorder<'a> {
     enc: wgpu::CommandEncoder,
 }
 
-impl Recorder<'_> {
-    /// A new output buffer of `floats`.
-    fn out(&self, label: &str, floats: usize) -> wgpu::Buffer {
-        self.ctx.storage(label, floats)
-    }
-
-    /// Planes of a buffer of `size`-value planes.
-    fn planes(buffer: &wgpu::Buffer, size: usize) -> Planes {
-        Planes::all(buffer.size() as usize / 4 / size.max(1))
-    }
-}
-
 impl Ops for Recorder<'_> {
     type Buf = wgpu::Buffer;
 
@@ -41,7 +29,7 @@ impl Ops for Recorder<'_> {
         w: &wgpu::Buffer,
         a: &wgpu::Buffer,
     ) -> Result<wgpu::Buffer> {
-        let y = self.out("conv", spec.lens().3);
+        let y = self.ctx.storage("conv", spec.lens().3);
         encode_conv(self.ctx, &mut self.enc, spec, x, w, a, &y)?;
         Ok(y)
     }
@@ -54,7 +42,7 @@ impl Ops for Recorder<'_> {
         a: &wgpu::Buffer,
         res: Option<&wgpu::Buffer>,
     ) -> Result<wgpu::Buffer> {
-        let y = self.out("gemm", spec.lens().3);
+        let y = self.ctx.storage("gemm", spec.lens().3);
         encode_gemm(self.ctx, &mut self.enc, spec, x, w, a, res, &y)?;
         Ok(y)
     }
@@ -66,13 +54,13 @@ impl Ops for Recorder<'_> {
         w: &wgpu::Buffer,
         a: &wgpu::Buffer,
     ) -> Result<wgpu::Buffer> {
-        let y = self.out("depthwise", spec.lens().3);
+        let y = self.ctx.storage("depthwise", spec.lens().3);
         encode_dwconv(self.ctx, &mut self.enc, spec, x, w, a, &y)?;
         Ok(y)
     }
 
     fn pool(&mut self, planes: usize, size: usize, x: &wgpu::Buffer) -> Result<wgpu::Buffer> {
-        let y = self.out("pooled", planes);
+        let y = self.ctx.storage("pooled", planes);
         encode_pool(self.ctx, &mut self.enc, Planes::all(planes), size, x, &y)?;
         Ok(y)
     }
@@ -83,8 +71,9 @@ impl Ops for Recorder<'_> {
         x: &wgpu::Buffer,
         gate: &wgpu::Buffer,
     ) -> Result<wgpu::Buffer> {
-        let planes = Self::planes(x, size);
-        let y = self.out("se scaled", planes.count() * size);
+        // x holds whole planes of `size` values.
+        let planes = Planes::all(x.size() as usize / 4 / size.max(1));
+        let y = self.ctx.storage("se scaled", planes.count() * size);
         encode_se_scale(self.ctx, &mut self.enc, planes, size, x, gate, &y)?;
         Ok(y)
     }

@@ -114,25 +114,30 @@ pub struct FixedCuts {
 impl FixedCuts {
     /// Checks both fraction lists for a space of `stages` stages.
     pub fn validate(&self, stages: usize) -> Result<()> {
-        for (field, p) in [
-            ("cuts.p", Some(&self.p)),
-            ("cuts.p_mid", self.p_mid.as_ref()),
-        ] {
-            let Some(p) = p else { continue };
-            if p.len() + 1 != stages {
-                return Err(Error::config(
-                    field,
-                    format!(
-                        "{} fractions for {stages} stages, need {}",
-                        p.len(),
-                        stages - 1
-                    ),
-                ));
-            }
-            stage_cuts(4 * stages as u32, p).map_err(|e| Error::config(field, e.to_string()))?;
+        check_fractions("cuts.p", &self.p, stages)?;
+        match &self.p_mid {
+            Some(p_mid) => check_fractions("cuts.p_mid", p_mid, stages),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Checks that `p` holds S − 1 fractions the cut rule accepts (allowed, increasing); the error
+/// names `field`.
+pub(crate) fn check_fractions(field: &str, p: &[f64], stages: usize) -> Result<()> {
+    if p.len() + 1 != stages {
+        return Err(Error::config(
+            field,
+            format!(
+                "{} fractions for {stages} stages, need {}",
+                p.len(),
+                stages - 1
+            ),
+        ));
+    }
+    // The cut rule checks membership and order; any width ≥ 4·S will do here.
+    stage_cuts(4 * stages as u32, p).map_err(|e| Error::config(field, e.to_string()))?;
+    Ok(())
 }
 
 /// Cut points of an axis of active width `width` for the fractions `p` (S = p.len() + 1 stages),

@@ -202,14 +202,7 @@ impl SubnetConfig {
             }
         }
         if let Some(p_mid) = &self.p_mid {
-            if p_mid.len() != s - 1 {
-                return Err(Error::config(
-                    "p_mid",
-                    format!("{} fractions for {s} stages, need {}", p_mid.len(), s - 1),
-                ));
-            }
-            super::stage_cuts(4 * s as u32, p_mid)
-                .map_err(|e| Error::config("p_mid", e.to_string()))?;
+            super::cuts::check_fractions("p_mid", p_mid, s)?;
         }
         let shape = |field: &str, rows: usize, cols: Option<usize>, got: &Vec<Vec<u32>>| {
             if got.len() != rows {
