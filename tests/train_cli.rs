@@ -695,3 +695,76 @@ fn a_warm_start_does_not_sort_channels_again() {
     );
     assert!(err.contains("fixed"), "{err}");
 }
+
+/// `teacher` names another trained supernet whose largest subnet gives the distillation
+/// targets: an S = 1 supernet teaches an S = 3 run (the loss changes from the first step, and
+/// `--resume` loads the teacher again); a teacher with another validation split, or one with
+/// `distill` 0, is refused.
+#[test]
+fn an_external_teacher_gives_the_soft_targets() {
+    let (tmp, data, _) = synthetic_data(10, 160, 20);
+    let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
+        let path = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        Command::new(BIN)
+            .args(["train", "--quiet", "--device", "cpu", "--config"])
+            .arg(&path)
+            .args(extra)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .output()
+            .unwrap()
+    };
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr))
+    };
+    let mut cfg = config();
+    cfg["phases"] = serde_json::json!([{"phase": "full", "steps": 3, "lr": 3e-3}]);
+    cfg["stages"] = serde_json::json!(1);
+    ok(run(&cfg, "static", &[]));
+    ok(run(&cfg, "reseeded", &["--seed", "8"]));
+    let first_loss = |name: &str| -> f64 {
+        let log = std::fs::read_to_string(tmp.path().join(name).join("log.csv")).unwrap();
+        log.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(3)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+
+    cfg["stages"] = serde_json::json!(3);
+    cfg["checkpoint_every"] = serde_json::json!(1);
+    ok(run(&cfg, "own", &[]));
+    let teacher = tmp.path().join("static").join("supernet.bin");
+    cfg["teacher"] = serde_json::json!(teacher);
+    ok(run(&cfg, "taught", &[]));
+    let (own, taught) = (first_loss("own"), first_loss("taught"));
+    assert!((own - taught).abs() > 1e-4 * own.abs(), "{own} vs {taught}");
+    // Resuming a finished run reloads the teacher and has nothing left to do.
+    ok(Command::new(BIN)
+        .args(["train", "--quiet", "--device", "cpu", "--resume", "--data"])
+        .arg(format!("idx:{}", data.display()))
+        .arg("--out")
+        .arg(tmp.path().join("taught"))
+        .output()
+        .unwrap());
+    assert_eq!(logged_steps(&tmp.path().join("taught")), vec![1, 2, 3]);
+
+    cfg["teacher"] = serde_json::json!(tmp.path().join("reseeded").join("supernet.bin"));
+    let o = run(&cfg, "other-split", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("teacher") && err.contains("val_seed"), "{err}");
+
+    cfg["teacher"] = serde_json::json!(teacher);
+    cfg["distill"] = serde_json::json!(0.0);
+    let o = run(&cfg, "no-distill", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("teacher"), "{err}");
+}

@@ -1,5 +1,7 @@
 //! Training configuration and schedules (DESIGN §4).
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
@@ -93,6 +95,12 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// Weight of the distillation term (soft targets of the largest subnet's last exit).
     pub distill: f64,
+    /// Distil from this trained supernet's largest subnet (its last exit) instead of the run's
+    /// own largest subnet, e.g. the static S = 1 supernet teaching a multi-stage one (DESIGN
+    /// §4). A path relative to the working directory; the supernet must know the same classes
+    /// and hold out the same validation split. Unset: the run's own largest subnet teaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<PathBuf>,
     /// Weight of the self-distillation term: every exit but the last also learns the soft
     /// targets of its own subnet's last exit (IMTA-style, DESIGN §4). 0 (default): off.
     #[serde(default, skip_serializing_if = "is_zero_f64")]
@@ -155,6 +163,7 @@ impl TrainConfig {
             weight_decay: 1e-4,
             label_smoothing: 0.1,
             distill: 1.0,
+            teacher: None,
             self_distill: 0.0,
             dropout: 0.1,
             val_size,
@@ -222,6 +231,12 @@ impl TrainConfig {
         }
         if !(self.distill >= 0.0 && self.distill.is_finite()) {
             return bad("distill", "must be finite and ≥ 0");
+        }
+        if self.teacher.is_some() && self.distill == 0.0 {
+            return bad(
+                "teacher",
+                "needs distill > 0: it only gives distillation targets",
+            );
         }
         if !(self.self_distill >= 0.0 && self.self_distill.is_finite()) {
             return bad("self_distill", "must be finite and ≥ 0");

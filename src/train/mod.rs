@@ -12,6 +12,7 @@ mod lock;
 mod log;
 mod loss;
 mod sampler;
+mod teacher;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +33,7 @@ pub use lock::{RunLock, LOCK_FILE};
 pub use log::{EvalRow, TrainLog};
 pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy, LossWeights};
 pub use sampler::{sample, Pick};
+pub use teacher::Teacher;
 
 use crate::data::{to_batch, Augment, Dataset};
 use crate::error::{Error, Result};
@@ -122,6 +124,7 @@ fn sandwich_loss(
     idx: &[usize],
     labels: &[u32],
     masks: &mut MaskCache,
+    external: Option<&mut Teacher>,
     ad: &Device,
 ) -> Result<(Tensor<1>, f32, Vec<Tensor<2>>)> {
     let mut rng = SmallRng::seed_from_u64(derive_seed(config.seed, 2, step as u64));
@@ -153,7 +156,11 @@ fn sandwich_loss(
     };
     let aug_seed = derive_seed(config.seed, 4, step as u64);
     let augment = Augment::default();
-    let mut teacher: Option<Tensor<2>> = None;
+    let mut teacher: Option<Tensor<2>> = match external {
+        Some(t) if config.distill > 0.0 => Some(t.soft_targets(train, idx, aug_seed, ad)?),
+        _ => None,
+    };
+    let own_teacher = teacher.is_none();
     let exit_weights = config.normalised_exit_weights();
     let mut loss_sum: Option<Tensor<1>> = None;
     let mut largest_exits = Vec::new();
@@ -187,8 +194,10 @@ fn sandwich_loss(
             },
         );
         if pick == Pick::Largest {
-            let last = logits.last().expect("at least one exit").clone().detach();
-            teacher = Some(softmax(last, 1));
+            if own_teacher {
+                let last = logits.last().expect("at least one exit").clone().detach();
+                teacher = Some(softmax(last, 1));
+            }
             largest_exits = logits;
         }
         loss_sum = Some(match loss_sum {
@@ -207,6 +216,15 @@ fn sandwich_loss(
     Ok((loss, value, largest_exits))
 }
 
+/// The run's external teacher, if its configuration names one.
+fn load_teacher(config: &TrainConfig, data: &Dataset, device: &Device) -> Result<Option<Teacher>> {
+    config
+        .teacher
+        .as_ref()
+        .map(|path| Teacher::load(path, config, &data.classes, device))
+        .transpose()
+}
+
 /// Seconds per training step of the heaviest phase on `device`, after a warm-up: runs
 /// `warmup + steps` full sandwich steps (forward and backward) of a throwaway supernet.
 pub fn probe_step_time(
@@ -220,6 +238,7 @@ pub fn probe_step_time(
     let ad = device.clone().autodiff();
     let net = Supernet::new(preset, &ad, config.seed)?;
     let mut masks = MaskCache::new(&ad);
+    let mut teacher = load_teacher(config, train, device)?;
     let mut batches = Batches::new(train.len(), config.batch, config.seed);
     let mut t0 = Instant::now();
     for step in 0..warmup + steps {
@@ -238,6 +257,7 @@ pub fn probe_step_time(
             &idx,
             &labels,
             &mut masks,
+            teacher.as_mut(),
             &ad,
         )?;
         let grads = loss.backward();
@@ -379,6 +399,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     let total = config.total_steps();
     let mut batches = Batches::new(train.len(), config.batch, config.seed);
     let mut masks = MaskCache::new(&ad);
+    let mut teacher = load_teacher(&config, train_all, &opts.device)?;
     let session = Instant::now();
     let mut session_steps = 0usize;
     let mut evals = Vec::new();
@@ -437,7 +458,17 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         let idx = batches.step(step);
         let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
         let (loss, loss_value, largest_exits) = sandwich_loss(
-            &net, &preset, &config, spec.phase, step, &train, &idx, &labels, &mut masks, &ad,
+            &net,
+            &preset,
+            &config,
+            spec.phase,
+            step,
+            &train,
+            &idx,
+            &labels,
+            &mut masks,
+            teacher.as_mut(),
+            &ad,
         )?;
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(config.lr(step), net, grads);
