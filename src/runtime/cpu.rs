@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use super::{check_input, exit_output, Decision, ExitOutput};
 use crate::cpu::depthwise::PlaneConv;
 use crate::cpu::rows::{epilogue, pool, product};
-use crate::cpu::simd::paired_dots_fused;
+use crate::cpu::simd::{paired_dots_fused, twin_dots_fused};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
 use crate::ops::Activation;
@@ -30,9 +30,17 @@ use crate::space::{count, Layer, LayerKind, Plan, Preset, SubnetConfig, STEM_TAP
 /// 16 MiB on a 2-core x86-64 machine (docs/benchmarks.md).
 const WORKSPACE_FLOATS: u64 = 1 << 20;
 
-/// A depthwise piece's taps: per output pixel, its `(kernel offset, input offset)` pairs, pixel
-/// q's from `.1[q]` to `.1[q + 1]` in `.0`.
-type Taps = (Vec<(usize, usize)>, Vec<usize>);
+/// A depthwise piece's taps: per output pixel, its `(kernel offset, input offset)` pairs.
+struct Taps {
+    /// Every pixel's pairs, pixel q's from `starts[q]` to `starts[q + 1]`.
+    pairs: Vec<(usize, usize)>,
+    starts: Vec<usize>,
+    /// `twin[q]`: pixel q + 1 (same row) has q's pairs with every input offset moved by
+    /// `delta`, so the two run together ([`twin_dots_fused`]).
+    twin: Vec<bool>,
+    /// Input offset between horizontally neighbouring output pixels: stride × width.
+    delta: usize,
+}
 
 /// One stage's piece of a layer, ready to run: the weight `[rows, row_len]` (BN scale folded;
 /// a depthwise kernel transposed to `[k·k, channels]`) and the bias.
@@ -616,7 +624,8 @@ fn taps(conv: &PlaneConv, width: usize, cols: Range<usize>) -> Taps {
         })
     };
     let (mut pairs, mut starts) = (Vec::new(), Vec::new());
-    for q in 0..conv.out_h() * wo {
+    let ohw = conv.out_h() * wo;
+    for q in 0..ohw {
         starts.push(pairs.len());
         for (ky, iy) in reads(q / wo, conv.h) {
             for (kx, ix) in reads(q % wo, conv.w) {
@@ -625,7 +634,24 @@ fn taps(conv: &PlaneConv, width: usize, cols: Range<usize>) -> Taps {
         }
     }
     starts.push(pairs.len());
-    (pairs, starts)
+    let delta = conv.stride * width;
+    let of = |q: usize| &pairs[starts[q]..starts[q + 1]];
+    let twin = (0..ohw)
+        .map(|q| {
+            q % wo + 1 < wo
+                && of(q).len() == of(q + 1).len()
+                && of(q)
+                    .iter()
+                    .zip(of(q + 1))
+                    .all(|(&(t, i), &(u, j))| t == u && i + delta == j)
+        })
+        .collect();
+    Taps {
+        pairs,
+        starts,
+        twin,
+        delta,
+    }
 }
 
 /// Depthwise conv of channels `cols` (kernel `piece`, `[k·k, cols.len()]`, with its taps) for
@@ -643,16 +669,29 @@ fn depthwise(
     cols: Range<usize>,
     y: &mut [f32],
 ) {
-    let Some((pairs, starts)) = &piece.taps else {
+    let Some(taps) = &piece.taps else {
         return;
     };
-    let (ohw, c) = (starts.len() - 1, cols.len());
+    let (ohw, c) = (taps.starts.len() - 1, cols.len());
     for i in 0..images {
         let xi = &x[i * hw * width..];
-        for q in 0..ohw {
-            let row = &mut y[(i * ohw + q) * width + cols.start..][..c];
-            paired_dots_fused(row, &piece.weight, xi, &pairs[starts[q]..starts[q + 1]]);
-            epilogue(row, &piece.bias, act, None);
+        let mut q = 0;
+        while q < ohw {
+            let pairs = &taps.pairs[taps.starts[q]..taps.starts[q + 1]];
+            let at = (i * ohw + q) * width + cols.start;
+            if taps.twin[q] {
+                let (first, second) = y[at..].split_at_mut(width);
+                let (row0, row1) = (&mut first[..c], &mut second[..c]);
+                twin_dots_fused(row0, row1, &piece.weight, xi, pairs, taps.delta);
+                epilogue(row0, &piece.bias, act, None);
+                epilogue(row1, &piece.bias, act, None);
+                q += 2;
+            } else {
+                let row = &mut y[at..][..c];
+                paired_dots_fused(row, &piece.weight, xi, pairs);
+                epilogue(row, &piece.bias, act, None);
+                q += 1;
+            }
         }
     }
 }
