@@ -44,6 +44,8 @@ pub mod selftest;
 pub mod space;
 #[cfg(feature = "train")]
 pub mod supernet;
+#[cfg(any(test, feature = "testing"))]
+pub mod test_seed;
 #[cfg(feature = "train")]
 pub mod train;
 #[cfg(feature = "wasm")]

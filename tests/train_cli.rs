@@ -57,6 +57,29 @@ fn rejected(cmd: &mut Command) -> String {
     err
 }
 
+/// `enas4d train --config DIR/NAME.json` (`cfg` written there) on the IDX data in `data` into
+/// `DIR/NAME`, with `extra` flags.
+fn train(
+    dir: &Path,
+    data: &Path,
+    cfg: &serde_json::Value,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    Command::new(BIN)
+        .args(["train", "--quiet", "--device", "cpu", "--config"])
+        .arg(&path)
+        .args(extra)
+        .arg("--data")
+        .arg(format!("idx:{}", data.display()))
+        .arg("--out")
+        .arg(dir.join(name))
+        .output()
+        .unwrap()
+}
+
 fn config() -> serde_json::Value {
     let phase = |p: &str| serde_json::json!({"phase": p, "steps": 4, "lr": 3e-3});
     serde_json::json!({
@@ -448,18 +471,7 @@ fn warm_start_keeps_the_validation_split() {
     let mut cfg = config();
     cfg["phases"] = serde_json::json!([{"phase": "full", "steps": 2, "lr": 3e-3}]);
     let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
-        let path = tmp.path().join(format!("{name}.json"));
-        std::fs::write(&path, cfg.to_string()).unwrap();
-        Command::new(BIN)
-            .args(["train", "--quiet", "--device", "cpu", "--config"])
-            .arg(&path)
-            .args(extra)
-            .arg("--data")
-            .arg(format!("idx:{}", data.display()))
-            .arg("--out")
-            .arg(tmp.path().join(name))
-            .output()
-            .unwrap()
+        train(tmp.path(), &data, cfg, name, extra)
     };
     let o = run(&cfg, "first", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -495,20 +507,9 @@ fn search_reports_static_and_cascade_baselines() {
         cfg["phases"] = serde_json::json!([{"phase": "expand", "steps": 3, "lr": 3e-3}]);
         cfg["sampled_cuts"] = serde_json::json!(true);
         cfg["exit_weights"] = serde_json::json!(vec![1.0; stages]);
-        let path = tmp.path().join(format!("{name}.json"));
-        std::fs::write(&path, cfg.to_string()).unwrap();
-        let out = tmp.path().join(name);
-        let o = Command::new(BIN)
-            .args(["train", "--quiet", "--device", "cpu", "--config"])
-            .arg(&path)
-            .arg("--data")
-            .arg(format!("idx:{}", data.display()))
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = train(tmp.path(), &data, &cfg, name, &[]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        out.join("supernet.bin")
+        tmp.path().join(name).join("supernet.bin")
     };
     let multi = train(3, "s3");
     let single = train(1, "s1");
@@ -599,18 +600,7 @@ fn search_reports_static_and_cascade_baselines() {
 fn a_warm_start_does_not_sort_channels_again() {
     let (tmp, data, _) = synthetic_data(9, 160, 20);
     let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
-        let path = tmp.path().join(format!("{name}.json"));
-        std::fs::write(&path, cfg.to_string()).unwrap();
-        let o = Command::new(BIN)
-            .args(["train", "--quiet", "--device", "cpu", "--config"])
-            .arg(&path)
-            .args(extra)
-            .arg("--data")
-            .arg(format!("idx:{}", data.display()))
-            .arg("--out")
-            .arg(tmp.path().join(name))
-            .output()
-            .unwrap();
+        let o = train(tmp.path(), &data, cfg, name, extra);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         tmp.path().join(name).join("supernet.bin")
     };
@@ -704,18 +694,7 @@ fn a_warm_start_does_not_sort_channels_again() {
 fn an_external_teacher_gives_the_soft_targets() {
     let (tmp, data, _) = synthetic_data(10, 160, 20);
     let run = |cfg: &serde_json::Value, name: &str, extra: &[&str]| {
-        let path = tmp.path().join(format!("{name}.json"));
-        std::fs::write(&path, cfg.to_string()).unwrap();
-        Command::new(BIN)
-            .args(["train", "--quiet", "--device", "cpu", "--config"])
-            .arg(&path)
-            .args(extra)
-            .arg("--data")
-            .arg(format!("idx:{}", data.display()))
-            .arg("--out")
-            .arg(tmp.path().join(name))
-            .output()
-            .unwrap()
+        train(tmp.path(), &data, cfg, name, extra)
     };
     let ok = |o: std::process::Output| {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr))

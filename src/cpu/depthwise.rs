@@ -218,7 +218,8 @@ mod tests {
 
     #[test]
     fn forward_matches_direct_loops() {
-        let mut rng = SmallRng::seed_from_u64(crate::cpu::fresh_seed());
+        let mut rng =
+            SmallRng::seed_from_u64(crate::test_seed::fresh_seed("forward_matches_direct_loops"));
         // Odd sizes; 43 channels use a 32-block, an 8-block and three single lanes.
         for (c, h, w, k, stride) in [(43, 7, 5, 7, 2), (9, 3, 4, 5, 1), (40, 1, 6, 3, 2)] {
             let conv = PlaneConv { h, w, k, stride };

@@ -156,9 +156,10 @@ fn sandwich_loss(
     };
     let aug_seed = derive_seed(config.seed, 4, step as u64);
     let augment = Augment::default();
+    // `validate` refuses a teacher without distillation, so an external one is always used.
     let mut teacher: Option<Tensor<2>> = match external {
-        Some(t) if config.distill > 0.0 => Some(t.soft_targets(train, idx, aug_seed, ad)?),
-        _ => None,
+        Some(t) => Some(t.soft_targets(train, idx, aug_seed, ad)?),
+        None => None,
     };
     let own_teacher = teacher.is_none();
     let exit_weights = config.normalised_exit_weights();

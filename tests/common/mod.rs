@@ -19,21 +19,7 @@ pub fn gpu() -> &'static GpuContext {
     })
 }
 
-/// A fresh seed for random inputs, printed so a failure can be reproduced: set
-/// `ENAS4D_TEST_SEED` to the printed value to run the same inputs again.
-pub fn fresh_seed(test: &str) -> u64 {
-    let seed = std::env::var("ENAS4D_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    println!("{test}: seed {seed}");
-    seed
-}
+pub use enas4d::test_seed::fresh_seed;
 
 /// Kinds of perturbation.
 #[derive(Clone, Copy, Debug, PartialEq)]
