@@ -279,11 +279,6 @@ fn norm_loss(x: &TensorData, gamma: &TensorData, beta: &TensorData, g: &TensorDa
 fn batch_norm_matches_composition_and_finite_differences() {
     let seed = common::fresh_seed("batch_norm");
     let mut rng = SmallRng::seed_from_u64(seed);
-    assert!(
-        elastic::has_fused_norm(&Device::flex().autodiff())
-            && !elastic::has_fused_norm(&Device::wgpu(DeviceKind::Cpu)),
-        "the fused op must run on burn's CPU backend (with autodiff) and only there"
-    );
     for (n, c, h, w) in [
         (3, 5, 7, 9),
         (4, 13, 1, 1),
@@ -305,8 +300,8 @@ fn batch_norm_matches_composition_and_finite_differences() {
         let gammad = TensorData::new(random(&mut rng, c), [c]);
         let betad = TensorData::new(random(&mut rng, c), [c]);
         let gd = TensorData::new(random(&mut rng, n * c * h * w), [n, c, h, w]);
-        // `elastic::batch_norm` (the fused op on flex, the composition on wgpu) or the
-        // composition.
+        // `elastic::batch_norm` (the fused op: CPU kernels on flex, WGSL kernels on wgpu) or
+        // the composition.
         let run = |device: &Device, fused: bool| {
             let ad = device.clone().autodiff();
             let x = Tensor::<4>::from_data(xd.clone(), &ad).require_grad();
@@ -365,4 +360,206 @@ fn batch_norm_matches_composition_and_finite_differences() {
             );
         }
     }
+}
+
+/// The fused activations (`elastic::activation`, and `gated_activation` with a channel mask:
+/// CPU loops on flex, `activation_train.wgsl` on wgpu) against burn's own activations (times
+/// the mask), value and input gradient of L = Σ act(x) ⊙ g, on
+/// fresh random inputs of odd size spanning every piece (−5 … 5). Bound 1e-5 relative (one
+/// rounding apart: the two forms of hswish round differently).
+#[test]
+fn activations_match_burns_and_their_gradients() {
+    use enas4d::space::Activation;
+    let seed = common::fresh_seed("activations");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for act in [Activation::Relu, Activation::Hswish, Activation::Hsigmoid] {
+        let d2 = [
+            rng.random_range(1..6) * 2 + 1,
+            rng.random_range(3..40) * 2 + 1,
+        ];
+        activation_case(&mut rng, act, d2, false);
+        // Gated by a 0/1 channel mask (a block's depth gate) on x [N, C, H, W].
+        let d4 = [3, rng.random_range(2..6) * 2 + 1, 5, 3];
+        activation_case(&mut rng, act, d4, true);
+    }
+    let x = Tensor::<4>::ones([1, 3, 2, 2], &Device::flex());
+    let m = Tensor::<1>::ones([4], &Device::flex());
+    assert!(elastic::gated_activation(x, Some(m), Activation::Relu).is_err());
+}
+
+fn activation_case<const D: usize>(
+    rng: &mut SmallRng,
+    act: enas4d::space::Activation,
+    dims: [usize; D],
+    gated: bool,
+) {
+    use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
+    use enas4d::space::Activation;
+    let n = dims.iter().product();
+    let xd = TensorData::new(
+        (0..n)
+            .map(|_| rng.random_range(-5.0f32..5.0))
+            .collect::<Vec<_>>(),
+        dims,
+    );
+    let gd = TensorData::new(random(rng, n), dims);
+    let channels = dims[1];
+    let cut = rng.random_range(1..channels);
+    let md = TensorData::new(
+        (0..channels)
+            .map(|c| f32::from(u8::from(c < cut)))
+            .collect::<Vec<_>>(),
+        [channels],
+    );
+    let run = |device: &Device, fused: bool| {
+        let ad = device.clone().autodiff();
+        let x = Tensor::<D>::from_data(xd.clone(), &ad).require_grad();
+        let mask = Tensor::<1>::from_data(md.clone(), &ad);
+        let y = match (fused, gated) {
+            (true, false) => elastic::activation(x.clone(), act),
+            (true, true) => {
+                let d4: [usize; 4] = dims.as_slice().try_into().expect("gated cases are 4-D");
+                let x4: Tensor<4> = x.clone().reshape(d4);
+                elastic::gated_activation(x4, Some(mask), act)
+                    .expect("widths agree")
+                    .reshape(dims)
+            }
+            (false, _) => {
+                let y = match act {
+                    Activation::Relu => relu(x.clone()),
+                    Activation::Hswish => hard_swish(x.clone()),
+                    _ => hard_sigmoid(x.clone(), 1.0 / 6.0, 0.5),
+                };
+                if gated {
+                    let mut shape = [1; D];
+                    shape[1] = channels;
+                    y * mask.reshape(shape)
+                } else {
+                    y
+                }
+            }
+        };
+        let grads = (y.clone() * Tensor::from_data(gd.clone(), &ad))
+            .sum()
+            .backward();
+        [values(y), values(x.grad(&grads).expect("dx"))]
+    };
+    let want = run(&Device::flex(), false);
+    for (name, device) in devices() {
+        let got = run(&device, true);
+        let what = format!("{name} {act:?} {dims:?} gated {gated}");
+        check(&format!("{what} y"), &got[0], &want[0], 1e-5);
+        check(&format!("{what} dx"), &got[1], &want[1], 1e-5);
+    }
+}
+
+/// `elastic::narrow` (a view forward, one-pass padded gradient: `pad_cpu` on flex, `pad.wgsl`
+/// on wgpu) against burn's own slice, value and gradient of L = Σ x[window] ⊙ g, for random
+/// windows of fresh random tensors of rank 2 to 4 with odd sizes. Exact (copies only).
+#[test]
+fn narrow_matches_burns_slice_and_its_gradient() {
+    let seed = common::fresh_seed("narrow");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for _ in 0..3 {
+        let d4 = [0; 4].map(|_| rng.random_range(1..5) * 2 + 1);
+        let d3 = [0; 3].map(|_| rng.random_range(1..5) * 2 + 1);
+        let d2 = [0; 2].map(|_| rng.random_range(1..9) * 2 + 1);
+        narrow_case(&mut rng, d4);
+        narrow_case(&mut rng, d3);
+        narrow_case(&mut rng, d2);
+    }
+    let x = Tensor::<2>::ones([3, 5], &Device::flex());
+    assert!(
+        elastic::narrow(x.clone(), [0..4, 0..5]).is_err(),
+        "past the end"
+    );
+    assert!(elastic::narrow(x, [1..1, 0..5]).is_err(), "empty");
+}
+
+fn narrow_case<const D: usize>(rng: &mut SmallRng, dims: [usize; D]) {
+    let ranges = dims.map(|n| {
+        let a = rng.random_range(0..n);
+        a..rng.random_range(a + 1..=n)
+    });
+    let xd = TensorData::new(random(rng, dims.iter().product()), dims);
+    let counts: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+    let gd = TensorData::new(random(rng, counts.iter().product()), counts);
+    let run = |device: &Device, fused: bool| {
+        let ad = device.clone().autodiff();
+        let x = Tensor::<D>::from_data(xd.clone(), &ad).require_grad();
+        let y = if fused {
+            elastic::narrow(x.clone(), ranges.clone()).expect("in bounds")
+        } else {
+            x.clone().slice(ranges.clone())
+        };
+        let grads = (y.clone() * Tensor::from_data(gd.clone(), &ad))
+            .sum()
+            .backward();
+        [values(y), values(x.grad(&grads).expect("dx"))]
+    };
+    let want = run(&Device::flex(), false);
+    assert!(
+        want[0].iter().any(|v| v.abs() > 1e-3),
+        "a window of zeros proves nothing"
+    );
+    for (name, device) in devices() {
+        let got = run(&device, true);
+        assert_eq!(got[0], want[0], "{name} {dims:?} {ranges:?}: values");
+        assert_eq!(got[1], want[1], "{name} {dims:?} {ranges:?}: gradient");
+    }
+}
+
+/// The fused soft-target cross-entropy (`elastic::soft_cross_entropy`: CPU loops on flex,
+/// `soft_ce.wgsl` / `soft_ce_grad.wgsl` on wgpu) against burn's composition (log-softmax,
+/// product, sums, mean), loss and gradient with respect to the logits, on fresh random logits
+/// (±6) and soft targets of odd sizes. Bound 1e-5 relative.
+#[test]
+fn soft_cross_entropy_matches_the_composition() {
+    use burn::tensor::activation::log_softmax;
+    let seed = common::fresh_seed("soft_ce");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for _ in 0..3 {
+        let (n, k) = (
+            rng.random_range(1..150) * 2 + 1,
+            rng.random_range(1..8) * 2 + 1,
+        );
+        let z = TensorData::new(
+            (0..n * k)
+                .map(|_| rng.random_range(-6.0f32..6.0))
+                .collect::<Vec<_>>(),
+            [n, k],
+        );
+        // Rows of positive weights (not all summing to 1: the op must not assume it).
+        let t = TensorData::new(
+            (0..n * k)
+                .map(|_| rng.random_range(0.0f32..0.3))
+                .collect::<Vec<_>>(),
+            [n, k],
+        );
+        let scale = rng.random_range(0.5f32..2.0);
+        let run = |device: &Device, fused: bool| {
+            let ad = device.clone().autodiff();
+            let zt = Tensor::<2>::from_data(z.clone(), &ad).require_grad();
+            let tt = Tensor::<2>::from_data(t.clone(), &ad);
+            let loss = if fused {
+                elastic::soft_cross_entropy(zt.clone(), tt).expect("same shapes")
+            } else {
+                (tt * log_softmax(zt.clone(), 1)).sum_dim(1).mean().neg()
+            };
+            let grads = (loss.clone() * scale).backward();
+            [values(loss), values(zt.grad(&grads).expect("dz"))]
+        };
+        let want = run(&Device::flex(), false);
+        for (name, device) in devices() {
+            let got = run(&device, true);
+            check(&format!("{name} [{n}, {k}] loss"), &got[0], &want[0], 1e-5);
+            check(&format!("{name} [{n}, {k}] dz"), &got[1], &want[1], 1e-5);
+        }
+    }
+    let device = Device::flex();
+    let (z, t) = (
+        Tensor::<2>::ones([3, 4], &device),
+        Tensor::<2>::ones([3, 5], &device),
+    );
+    assert!(elastic::soft_cross_entropy(z, t).is_err());
 }

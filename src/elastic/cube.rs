@@ -12,10 +12,15 @@ use burn::backend::{ops::FloatTensorOps, tensor::FloatTensor, DType};
 use burn::cubecl::prelude::KernelId;
 use burn::cubecl::server::{Handle, KernelArguments};
 use burn::cubecl::{CubeCount, CubeDim};
-use burn::tensor::TensorData;
+use burn::tensor::{Shape, TensorData};
 use bytemuck::{Pod, Zeroable};
 
-use super::{dims, ElasticOps, StageMask};
+use super::activation::ActOps;
+use super::adamw::{AdamWStep, OptimOps};
+use super::norm::NormOps;
+use super::slice::{SliceOps, Window};
+use super::soft_ce::SoftCeOps;
+use super::{dims, ElasticOps, StageMask, BN_EPS};
 use crate::gpu::{linear_groups_within, Kernel, LINEAR_WORKGROUP};
 use crate::ops::dwconv::{dwconv_params, DwConvSpec};
 use crate::ops::gemm::{gemm_launch, GemmSpec};
@@ -33,6 +38,13 @@ enum TrainKernel {
     GemmWeightGrad,
     DwConvInputGrad,
     DwConvWeightGrad,
+    AdamW,
+    BatchNorm,
+    BatchNormGrad,
+    Activation,
+    Pad,
+    SoftCe,
+    SoftCeGrad,
 }
 
 impl KernelSource for TrainKernel {
@@ -49,6 +61,13 @@ impl KernelSource for TrainKernel {
             TrainKernel::DwConvWeightGrad => {
                 include_str!("../../shaders/dwconv_weight_grad.wgsl").into()
             }
+            TrainKernel::AdamW => include_str!("../../shaders/adamw.wgsl").into(),
+            TrainKernel::BatchNorm => include_str!("../../shaders/batch_norm.wgsl").into(),
+            TrainKernel::BatchNormGrad => include_str!("../../shaders/batch_norm_grad.wgsl").into(),
+            TrainKernel::Activation => ACTIVATION_SOURCE.into(),
+            TrainKernel::Pad => include_str!("../../shaders/pad.wgsl").into(),
+            TrainKernel::SoftCe => include_str!("../../shaders/soft_ce.wgsl").into(),
+            TrainKernel::SoftCeGrad => include_str!("../../shaders/soft_ce_grad.wgsl").into(),
         })
     }
 
@@ -65,6 +84,9 @@ impl TrainKernel {
     fn workgroup(self) -> CubeDim {
         match self {
             TrainKernel::Gemm | TrainKernel::GemmWeightGrad => CubeDim::new_2d(16, 16),
+            TrainKernel::BatchNorm | TrainKernel::BatchNormGrad | TrainKernel::SoftCe => {
+                CubeDim::new_1d(256)
+            }
             _ => CubeDim::new_1d(LINEAR_WORKGROUP),
         }
     }
@@ -98,13 +120,144 @@ struct WeightGradParams {
     in_cuts: [[u32; 4]; 2],
 }
 
-fn empty<const D: usize>(like: &CubeTensor, shape: [usize; D]) -> CubeTensor {
-    let n: usize = shape.iter().product();
+/// `activation_train.wgsl` after the runtime's `activate` (`activation.wgsl`).
+const ACTIVATION_SOURCE: &str = concat!(
+    include_str!("../../shaders/activation.wgsl"),
+    include_str!("../../shaders/activation_train.wgsl")
+);
+
+/// Parameters of `activation_train.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ActParams {
+    len: u32,
+    kind: u32,
+    backward: u32,
+    gated: u32,
+    channels: u32,
+    plane: u32,
+}
+
+/// One launch of `activation_train.wgsl`: `act(x)`, or `dy · act'(x)` when `dy` is given,
+/// times `mask[c]` when a mask is given (`x` then `[N, C, H, W]`).
+fn activation_pass(
+    x: CubeTensor,
+    dy: Option<CubeTensor>,
+    mask: Option<CubeTensor>,
+    act: Activation,
+) -> CubeTensor {
+    let x = into_contiguous(x);
+    let dy = dy.map(into_contiguous);
+    let mask = mask.map(into_contiguous);
+    let shape = burn::backend::TensorMetadata::shape(&x);
+    let len = shape.num_elements();
+    let out = empty(&x, shape.clone());
+    let (channels, plane) = match shape.num_dims() {
+        4 => (shape[1], shape[2] * shape[3]),
+        _ => (1, 1),
+    };
+    let params = ActParams {
+        len: len as u32,
+        kind: act.code(),
+        backward: u32::from(dy.is_some()),
+        gated: u32::from(mask.is_some()),
+        channels: channels as u32,
+        plane: plane as u32,
+    };
+    let params = upload(&x, &[params]);
+    // Unused bindings take `x` (the kernel does not read them).
+    let other = |t: &Option<CubeTensor>| {
+        t.as_ref()
+            .map_or_else(|| x.handle.clone(), |t| t.handle.clone())
+    };
+    launch(
+        TrainKernel::Activation,
+        &x,
+        linear_groups_within(len, MAX_GROUPS),
+        vec![
+            x.handle.clone(),
+            other(&dy),
+            other(&mask),
+            out.handle.clone(),
+            params,
+        ],
+    );
+    out
+}
+
+/// Parameters of `adamw.wgsl`: the step's scalars ([`AdamWStep`]), the tensor's shape and the
+/// gradient's strides, right-aligned to four axes.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AdamWParams {
+    len: u32,
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    corr1: f32,
+    corr2: f32,
+    eps: f32,
+    lr: f32,
+    decay: f32,
+    shape: [u32; 4],
+    grad_strides: [u32; 4],
+}
+
+/// Parameters of the cross-entropy kernels.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SoftCeParams {
+    rows: u32,
+    classes: u32,
+}
+
+/// Parameters of `pad.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PadParams {
+    len: u32,
+    full: [u32; 4],
+    start: [u32; 4],
+    count: [u32; 4],
+}
+
+/// Parameters of the batch-norm kernels.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct NormParams {
+    batch: u32,
+    channels: u32,
+    plane: u32,
+    eps: f32,
+}
+
+fn norm_params(x: &CubeTensor) -> (NormParams, [u32; 3]) {
+    let [n, c, h, w] = dims::<4>(x);
+    let params = NormParams {
+        batch: n as u32,
+        channels: c as u32,
+        plane: (h * w) as u32,
+        eps: BN_EPS as f32,
+    };
+    // One workgroup per channel, folded over x and y of the grid.
+    let groups = if c as u32 <= MAX_GROUPS {
+        [c as u32, 1, 1]
+    } else {
+        let y = (c as u32).div_ceil(MAX_GROUPS);
+        [(c as u32).div_ceil(y), y, 1]
+    };
+    (params, groups)
+}
+
+fn empty(like: &CubeTensor, shape: impl Into<Shape>) -> CubeTensor {
+    let shape: Shape = shape.into();
+    let n = shape.num_elements();
     let handle = like.client.empty(n.max(1) * std::mem::size_of::<f32>());
     CubeTensor::new_contiguous(
         like.client.clone(),
         like.device.clone(),
-        shape.into(),
+        shape,
         handle,
         DType::F32,
     )
@@ -334,6 +487,221 @@ impl ElasticOps for CubeBackend {
     }
 }
 
+impl OptimOps for CubeBackend {
+    fn adamw(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m1: FloatTensor<Self>,
+        m2: FloatTensor<Self>,
+        step: AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        // The gradient is read through its strides (burn often hands over a transposed
+        // view); the moments are this op's own outputs, the parameter a whole tensor.
+        let [param, m1, m2] = [param, m1, m2].map(into_contiguous);
+        let grad = if grad.meta.shape().num_dims() <= 4 {
+            grad
+        } else {
+            into_contiguous(grad)
+        };
+        let shape = burn::backend::TensorMetadata::shape(&param);
+        let len = shape.num_elements();
+        let out = || empty(&param, shape.clone());
+        let (p_out, m1_out, m2_out) = (out(), out(), out());
+        let (gshape, gstrides) = (grad.meta.shape(), grad.meta.strides());
+        let mut params = AdamWParams {
+            len: len as u32,
+            beta1: step.beta1,
+            beta2: step.beta2,
+            one_minus_beta1: step.one_minus_beta1,
+            one_minus_beta2: step.one_minus_beta2,
+            corr1: step.corr1,
+            corr2: step.corr2,
+            eps: step.eps,
+            lr: step.lr,
+            decay: step.decay,
+            shape: [1; 4],
+            grad_strides: [0; 4],
+        };
+        let off = 4 - gshape.num_dims();
+        for d in 0..gshape.num_dims() {
+            params.shape[off + d] = gshape[d] as u32;
+            params.grad_strides[off + d] = gstrides[d] as u32;
+        }
+        let params = upload(&param, &[params]);
+        launch(
+            TrainKernel::AdamW,
+            &param,
+            linear_groups_within(len, MAX_GROUPS),
+            vec![
+                param.handle.clone(),
+                grad.handle.clone(),
+                m1.handle.clone(),
+                m2.handle.clone(),
+                p_out.handle.clone(),
+                m1_out.handle.clone(),
+                m2_out.handle.clone(),
+                params,
+            ],
+        );
+        (p_out, m1_out, m2_out)
+    }
+}
+
+impl SoftCeOps for CubeBackend {
+    fn soft_ce(z: FloatTensor<Self>, t: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [z, t] = [z, t].map(into_contiguous);
+        let [rows, classes] = dims::<2>(&z);
+        let loss = empty(&z, [1]);
+        let params = upload(
+            &z,
+            &[SoftCeParams {
+                rows: rows as u32,
+                classes: classes as u32,
+            }],
+        );
+        launch(
+            TrainKernel::SoftCe,
+            &z,
+            [1, 1, 1],
+            vec![
+                z.handle.clone(),
+                t.handle.clone(),
+                loss.handle.clone(),
+                params,
+            ],
+        );
+        loss
+    }
+
+    fn soft_ce_grad(
+        z: FloatTensor<Self>,
+        t: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let [z, t, dy] = [z, t, dy].map(into_contiguous);
+        let [rows, classes] = dims::<2>(&z);
+        let dz = empty(&z, [rows, classes]);
+        let params = upload(
+            &z,
+            &[SoftCeParams {
+                rows: rows as u32,
+                classes: classes as u32,
+            }],
+        );
+        launch(
+            TrainKernel::SoftCeGrad,
+            &z,
+            linear_groups_within(rows * classes, MAX_GROUPS),
+            vec![
+                z.handle.clone(),
+                t.handle.clone(),
+                dy.handle.clone(),
+                dz.handle.clone(),
+                params,
+            ],
+        );
+        dz
+    }
+}
+
+impl SliceOps for CubeBackend {
+    fn narrow(x: FloatTensor<Self>, window: Window) -> FloatTensor<Self> {
+        Self::float_slice(x, &window.slices())
+    }
+
+    fn pad(dy: FloatTensor<Self>, window: Window) -> FloatTensor<Self> {
+        let dy = into_contiguous(dy);
+        let len: usize = window.full.iter().product();
+        let out = empty(&dy, window.full.clone());
+        let [full, start, count] = window.aligned();
+        let params = upload(
+            &dy,
+            &[PadParams {
+                len: len as u32,
+                full,
+                start,
+                count,
+            }],
+        );
+        launch(
+            TrainKernel::Pad,
+            &dy,
+            linear_groups_within(len, MAX_GROUPS),
+            vec![dy.handle.clone(), out.handle.clone(), params],
+        );
+        out
+    }
+}
+
+impl ActOps for CubeBackend {
+    fn activate(x: FloatTensor<Self>, act: Activation) -> FloatTensor<Self> {
+        activation_pass(x, None, None, act)
+    }
+
+    fn activate_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        act: Activation,
+    ) -> FloatTensor<Self> {
+        activation_pass(x, Some(dy), None, act)
+    }
+
+    fn activate_gated(
+        x: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        act: Activation,
+    ) -> FloatTensor<Self> {
+        activation_pass(x, None, Some(mask), act)
+    }
+
+    fn activate_gated_grad(
+        x: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        act: Activation,
+    ) -> FloatTensor<Self> {
+        activation_pass(x, Some(dy), Some(mask), act)
+    }
+}
+
+/// One launch of a batch-norm kernel over `inputs` (`inputs[0]` is x `[N, C, H, W]`): returns
+/// its three outputs, one shaped like x and two `[C]`.
+fn norm_launch(kernel: TrainKernel, inputs: Vec<CubeTensor>) -> [CubeTensor; 3] {
+    let inputs: Vec<CubeTensor> = inputs.into_iter().map(into_contiguous).collect();
+    let x = &inputs[0];
+    let shape = dims::<4>(x);
+    let (params, groups) = norm_params(x);
+    let outputs = [empty(x, shape), empty(x, [shape[1]]), empty(x, [shape[1]])];
+    let mut buffers: Vec<Handle> = inputs.iter().map(|t| t.handle.clone()).collect();
+    buffers.extend(outputs.iter().map(|t| t.handle.clone()));
+    buffers.push(upload(x, &[params]));
+    launch(kernel, x, groups, buffers);
+    outputs
+}
+
+impl NormOps for CubeBackend {
+    fn norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let [y, mean, var] = norm_launch(TrainKernel::BatchNorm, vec![x, gamma, beta]);
+        (y, mean, var)
+    }
+
+    fn norm_grad(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let [dx, dgamma, dbeta] =
+            norm_launch(TrainKernel::BatchNormGrad, vec![x, gamma, mean, var, dy]);
+        (dx, dgamma, dbeta)
+    }
+}
+
 fn dw_grad_params(x: [usize; 4], out: [usize; 2], stride: usize, k: usize) -> DwGradParams {
     DwGradParams {
         batch: x[0] as u32,
@@ -357,4 +725,21 @@ crate::ops::wgsl_mirror_tests! {
     dw_weight_grad_params_mirror_the_wgsl: DwGradParams =
         include_str!("../../shaders/dwconv_weight_grad.wgsl"),
         [batch, channels, height, width, out_height, out_width, stride, k];
+    norm_params_mirror_the_wgsl: NormParams = include_str!("../../shaders/batch_norm.wgsl"),
+        [batch, channels, plane, eps];
+    norm_grad_params_mirror_the_wgsl: NormParams =
+        include_str!("../../shaders/batch_norm_grad.wgsl"),
+        [batch, channels, plane, eps];
+    soft_ce_params_mirror_the_wgsl: SoftCeParams = include_str!("../../shaders/soft_ce.wgsl"),
+        [rows, classes];
+    soft_ce_grad_params_mirror_the_wgsl: SoftCeParams =
+        include_str!("../../shaders/soft_ce_grad.wgsl"),
+        [rows, classes];
+    pad_params_mirror_the_wgsl: PadParams = include_str!("../../shaders/pad.wgsl"),
+        [len, full, start, count];
+    act_params_mirror_the_wgsl: ActParams = ACTIVATION_SOURCE,
+        [len, kind, backward, gated, channels, plane];
+    adamw_params_mirror_the_wgsl: AdamWParams = include_str!("../../shaders/adamw.wgsl"),
+        [len, beta1, beta2, one_minus_beta1, one_minus_beta2, corr1, corr2, eps, lr, decay,
+         shape, grad_strides];
 }

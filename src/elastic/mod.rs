@@ -1,4 +1,5 @@
-//! The supernet's elastic convolutions as a burn backend extension (DESIGN §1–2, §4).
+//! The training step's custom ops as burn backend extensions (DESIGN §1–2, §4): the supernet's
+//! elastic convolutions, and the fused ops that keep a step's kernel launches few.
 //!
 //! Two ops carry almost all of a training step's arithmetic:
 //! - [`pointwise`]: the stage-masked 1×1 conv (output channels of stage s read the input
@@ -17,8 +18,17 @@
 //!   `shaders/dwconv_weight_grad.wgsl`);
 //! - on `Autodiff<_>` with a hand-written backward that calls the two gradients.
 //!
-//! [`batch_norm`] (module `norm`) is the same pattern for the supernet's batch norms over batch
-//! statistics, on burn's CPU backend only ([`batch_norm_cpu`]).
+//! The same pattern (a CPU loop that is also the reference, a WGSL kernel, a hand-written
+//! backward) gives one op each way for what burn composes from many:
+//! - [`batch_norm`] (module `norm`): batch norm over batch statistics ([`batch_norm_cpu`];
+//!   `shaders/batch_norm.wgsl`, `batch_norm_grad.wgsl`);
+//! - [`activation`](fn@activation), [`gated_activation`]: the activations, optionally times a
+//!   block's depth gate (`shaders/activation_train.wgsl`);
+//! - [`narrow`]: a slice whose gradient is one padding pass (`shaders/pad.wgsl`);
+//! - [`soft_cross_entropy`]: the loss's cross-entropy against soft targets
+//!   (`shaders/soft_ce.wgsl`, `soft_ce_grad.wgsl`);
+//! - [`adamw`](fn@adamw): one AdamW update of a parameter tensor (`shaders/adamw.wgsl`; no
+//!   backward).
 //!
 //! [`reference`](mod@reference) composes the same functions from plain burn tensor ops; the tests check the
 //! ops, forward and gradients, against it and against finite differences on every backend.
@@ -26,6 +36,8 @@
 //! The tensors must be `f32` (the supernet's only float type); the gradient methods are not
 //! themselves differentiable (no second derivatives).
 
+pub mod activation;
+pub mod adamw;
 mod autodiff;
 pub mod batch_norm_cpu;
 mod cube;
@@ -34,8 +46,14 @@ mod flex;
 mod norm;
 pub mod pointwise_cpu;
 pub mod reference;
+pub mod slice;
+pub mod soft_ce;
 
-pub use norm::{batch_norm, has_fused_norm, NormOps};
+pub use activation::{activation, gated_activation, ActOps};
+pub use adamw::{adamw, AdamWStep, OptimOps};
+pub use norm::{batch_norm, NormOps};
+pub use slice::{narrow, SliceOps, Window};
+pub use soft_ce::{soft_cross_entropy, SoftCeOps};
 
 use burn::backend::{backend_extension, tensor::FloatTensor, Dispatch};
 use burn::tensor::Tensor;

@@ -1,12 +1,14 @@
-//! Training-mode batch norm as a burn backend extension with this crate's CPU kernels
-//! ([`super::batch_norm_cpu`]) on `Flex` and a hand-written backward under autodiff.
+//! Training-mode batch norm as a burn backend extension: this crate's CPU kernels
+//! ([`super::batch_norm_cpu`]) on `Flex`, one WGSL kernel each way on wgpu
+//! (`shaders/batch_norm.wgsl`, `shaders/batch_norm_grad.wgsl`: a workgroup per channel), and a
+//! hand-written backward under autodiff.
 //!
-//! Composed of burn ops, a batch norm is a dozen tensor ops and as many temporaries, forward and
-//! backward; on the CPU that was half of a small subnet's training step. The op runs on
-//! burn's CPU backend only: [`batch_norm`] takes it there and the composition
-//! ([`reference::batch_norm`](super::reference::batch_norm)) everywhere else. (burn's own
-//! `module::batch_norm_train`, one autodiff node over backend ops, made the step slower on an
-//! H100: 420 against 325–343 ms for the largest subnet at batch 512.)
+//! Composed of burn ops ([`reference::batch_norm`](super::reference::batch_norm), the
+//! reference), a batch norm is a dozen tensor ops and as many temporaries forward and about
+//! twice that backward: on the CPU that was half of a small subnet's training step, on a GPU
+//! that many kernel launches. (burn's own `module::batch_norm_train`, one autodiff node over
+//! backend ops, made the step slower on an H100: 420 against 325–343 ms for the largest subnet
+//! at batch 512.)
 
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
@@ -16,15 +18,15 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{backend_extension, tensor::FloatTensor, Dispatch, Flex};
 use burn::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
 use super::batch_norm_cpu::{self, NormShape};
 use super::flex::{tensor, values};
-use super::{dims, non_empty, reference, shape_error};
+use super::{dims, non_empty, shape_error};
 use crate::error::Result;
 
 /// Batch norm over batch statistics.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube, Autodiff)]
 pub trait NormOps: burn::backend::Backend {
     /// `x [N, C, H, W]`, `gamma`, `beta [C]` → `(y, mean, var)`: `y = γ (x − mean) /
     /// √(var + ε) + β` with the per-channel mean and biased variance over N, H, W. Only `y`
@@ -172,16 +174,9 @@ impl<B: Backend + NormOps, C: CheckpointStrategy> NormOps for Autodiff<B, C> {
     }
 }
 
-/// Whether [`batch_norm`] runs the fused op on `device` (burn's CPU backend, with or without
-/// autodiff) rather than the composition.
-pub fn has_fused_norm(device: &Device) -> bool {
-    *device == Device::flex()
-}
-
 /// Batch norm of `x [N, C, H, W]` over its batch statistics with `gamma`, `beta [C]`: returns
-/// `(y, mean, var)` (biased variance; only `y` carries gradients). On burn's CPU backend the
-/// fused op of this module, elsewhere the composition of burn ops. Errors on an empty input or
-/// parameters of another width.
+/// `(y, mean, var)` (biased variance; only `y` carries gradients), by the fused op of this
+/// module. Errors on an empty input or parameters of another width.
 pub fn batch_norm(
     x: Tensor<4>,
     gamma: Tensor<1>,
@@ -193,9 +188,6 @@ pub fn batch_norm(
         if t.dims()[0] != c {
             return Err(shape_error("batch norm", what, c, t.dims()[0]));
         }
-    }
-    if !has_fused_norm(&x.device()) {
-        return Ok(reference::batch_norm(x, gamma, beta));
     }
     let (y, mean, var) = <Dispatch as NormOps>::norm_train(
         x.into_dispatch(),

@@ -52,6 +52,21 @@ impl Activation {
         }
     }
 
+    /// The derivative in f32 (training's backward); at a kink, the value of the flat side
+    /// (relu at 0: 0; hswish and hsigmoid at ±3: the outer piece).
+    #[inline]
+    pub fn slope_f32(self, x: f32) -> f32 {
+        match self {
+            Activation::None => 1.0,
+            Activation::Relu => f32::from(u8::from(x > 0.0)),
+            Activation::Hswish if x <= -3.0 => 0.0,
+            Activation::Hswish if x >= 3.0 => 1.0,
+            Activation::Hswish => x * (1.0 / 3.0) + 0.5,
+            Activation::Hsigmoid if x > -3.0 && x < 3.0 => 1.0 / 6.0,
+            Activation::Hsigmoid => 0.0,
+        }
+    }
+
     /// All activations.
     pub const ALL: [Activation; 4] = [
         Activation::None,

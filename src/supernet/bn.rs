@@ -4,6 +4,7 @@
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::forward::leading;
 use super::params::Bn;
 use crate::elastic;
 use crate::error::{Error, Result};
@@ -73,7 +74,7 @@ fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
 }
 
 /// Normalises `x` `[N, C, H, W]` over its `C` leading channels of `bn`; `index` counts layers.
-/// Over batch statistics it runs [`elastic::batch_norm`] (the fused op on the CPU), or with
+/// Over batch statistics it runs [`elastic::batch_norm`] (the fused op), or with
 /// `composed` the composition of burn ops.
 pub fn batch_norm(
     x: Tensor<4>,
@@ -85,8 +86,8 @@ pub fn batch_norm(
     let [_, c, _, _] = x.dims();
     let layer = *index;
     *index += 1;
-    let gamma = bn.gamma.val().slice(0..c);
-    let beta = bn.beta.val().slice(0..c);
+    let gamma = leading(bn.gamma.val(), [c])?;
+    let beta = leading(bn.beta.val(), [c])?;
     match mode {
         BnMode::Fixed(stats) => {
             let (m, v) = stats

@@ -93,7 +93,7 @@ pub fn extract(net: &Supernet, plan: &Plan, stats: &BnStats) -> Result<NetWeight
             }
             (LayerKind::Depthwise { kernels, .. }, Some(i)) => {
                 let p = block(i)?;
-                let prepared = Pass::kernels(p, rows, kernels);
+                let prepared = Pass::kernels(p, rows, kernels)?;
                 let mut dw = vec![0.0; rows * DW_STRIDE];
                 for (s, &k) in kernels.iter().enumerate() {
                     let kk = prepared[k / 2 - 1]

@@ -27,7 +27,11 @@ pub struct PassOptions<'a> {
     pub composed: bool,
 }
 
-fn act<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
+/// `a(x)`: the fused op of [`elastic::activation`], or with `composed` burn's own ops.
+fn act<const D: usize>(x: Tensor<D>, a: Activation, composed: bool) -> Tensor<D> {
+    if !composed {
+        return elastic::activation(x, a);
+    }
     match a {
         Activation::None => x,
         Activation::Relu => relu(x),
@@ -36,19 +40,25 @@ fn act<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
     }
 }
 
+/// `t[..dims]` as [`elastic::narrow`] (its gradient one pass; `t` itself when that is all
+/// of it).
+pub(super) fn leading<const D: usize>(t: Tensor<D>, dims: [usize; D]) -> Result<Tensor<D>> {
+    elastic::narrow(t, dims.map(|d| 0..d))
+}
+
 /// `w[..o, ..i]` with the causal mask of `(out, inp)` applied.
 fn masked_weight(
     w: Tensor<2>,
     out: &StageCuts,
     inp: &StageCuts,
     masks: &mut MaskCache,
-) -> Tensor<2> {
+) -> Result<Tensor<2>> {
     let (o, i) = (out.width() as usize, inp.width() as usize);
-    let w = w.slice([0..o, 0..i]);
-    match masks.causal(out, inp) {
+    let w = leading(w, [o, i])?;
+    Ok(match masks.causal(out, inp) {
         Some(m) => w * m,
         None => w,
-    }
+    })
 }
 
 fn gate(x: Tensor<4>, mask: Option<Tensor<1>>) -> Tensor<4> {
@@ -58,6 +68,21 @@ fn gate(x: Tensor<4>, mask: Option<Tensor<1>>) -> Tensor<4> {
             x * m.reshape([1, c, 1, 1])
         }
         None => x,
+    }
+}
+
+/// `gate(a(x), mask)` in one op ([`elastic::gated_activation`]), or with `composed` as burn's
+/// ops.
+fn gated_act(
+    x: Tensor<4>,
+    a: Activation,
+    mask: Option<Tensor<1>>,
+    composed: bool,
+) -> Result<Tensor<4>> {
+    if composed {
+        Ok(gate(act(x, a, true), mask))
+    } else {
+        elastic::gated_activation(x, mask, a)
     }
 }
 
@@ -77,7 +102,7 @@ impl Pass<'_, '_> {
         inp: &StageCuts,
     ) -> Result<Tensor<4>> {
         let (o, i) = (out.width() as usize, inp.width() as usize);
-        let w = p.weight.val().slice([0..o, 0..i]);
+        let w = leading(p.weight.val(), [o, i])?;
         let mask = StageMask::new(out, inp);
         let y = if self.composed {
             elastic::reference::pointwise(x, w, &mask)
@@ -88,29 +113,35 @@ impl Pass<'_, '_> {
     }
 
     /// The depthwise kernels `[mid, k, k]` for each size in use, from the 7×7 masters.
-    pub(super) fn kernels(p: &BlockParams, mid: usize, sizes: &[usize]) -> [Option<Tensor<3>>; 3] {
-        let k7 = p.dw.val().slice([0..mid, 0..7, 0..7]);
+    pub(super) fn kernels(
+        p: &BlockParams,
+        mid: usize,
+        sizes: &[usize],
+    ) -> Result<[Option<Tensor<3>>; 3]> {
+        let k7 = leading(p.dw.val(), [mid, 7, 7])?;
         let need5 = sizes.iter().any(|&k| k <= 5);
         let need3 = sizes.contains(&3);
-        let transform = |k: Tensor<3>, m: Tensor<2>, from: usize, to: usize| {
+        let transform = |k: Tensor<3>, m: Tensor<2>, from: usize, to: usize| -> Result<_> {
             let (a, b) = ((from - to) / 2, (from + to) / 2);
-            let centre = k.slice([0..mid, a..b, a..b]).reshape([mid, to * to]);
-            centre.matmul(m.transpose()).reshape([mid, to, to])
+            let centre = elastic::narrow(k, [0..mid, a..b, a..b])?.reshape([mid, to * to]);
+            Ok(centre.matmul(m.transpose()).reshape([mid, to, to]))
         };
-        let k5 = need5.then(|| transform(k7.clone(), p.m25.val(), 7, 5));
-        let k3 = if need3 {
-            k5.clone().map(|k5| transform(k5, p.m9.val(), 5, 3))
-        } else {
-            None
+        let k5 = match need5 {
+            true => Some(transform(k7.clone(), p.m25.val(), 7, 5)?),
+            false => None,
         };
-        [k3, k5, sizes.contains(&7).then_some(k7)]
+        let k3 = match (need3, k5.clone()) {
+            (true, Some(k5)) => Some(transform(k5, p.m9.val(), 5, 3)?),
+            _ => None,
+        };
+        Ok([k3, k5, sizes.contains(&7).then_some(k7)])
     }
 
     fn depthwise(&mut self, x: Tensor<4>, p: &BlockParams, b: &BlockPlan) -> Result<Tensor<4>> {
         let cuts = &b.mid_cuts;
         let mid = cuts.width() as usize;
-        let n = x.dims()[0];
-        let kernels = Self::kernels(p, mid, &b.kernels);
+        let [n, _, h, wd] = x.dims();
+        let kernels = Self::kernels(p, mid, &b.kernels)?;
         // Consecutive stages with one kernel size share one conv.
         let mut runs: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         for (s, &k) in b.kernels.iter().enumerate() {
@@ -128,21 +159,12 @@ impl Pass<'_, '_> {
                     .cloned()
                     .flatten()
                     .ok_or_else(|| Error::config("kernel", format!("size {k} is not 3, 5 or 7")))?;
-                let len = r.len();
-                let xs = if len == mid {
-                    x.clone()
-                } else {
-                    x.clone().slice([0..n, r.clone()])
-                };
-                let w = if len == mid {
-                    kk
-                } else {
-                    kk.slice([r.clone()])
-                };
+                let xs = elastic::narrow(x.clone(), [0..n, r.clone(), 0..h, 0..wd])?;
+                let ks = elastic::narrow(kk, [r, 0..k, 0..k])?;
                 if self.composed {
-                    Ok(elastic::reference::depthwise(xs, w, b.stride))
+                    Ok(elastic::reference::depthwise(xs, ks, b.stride))
                 } else {
-                    elastic::depthwise(xs, w, b.stride)
+                    elastic::depthwise(xs, ks, b.stride)
                 }
             })
             .collect::<Result<Vec<Tensor<4>>>>()?;
@@ -200,7 +222,9 @@ pub fn forward(
         };
         match (&layer.kind, block) {
             (LayerKind::Stem, _) => {
-                let stem = net.stem.val().slice(0..rows.width() as usize);
+                let stem = net.stem.val();
+                let [_, sc, sk, _] = stem.dims();
+                let stem = leading(stem, [rows.width() as usize, sc, sk, sk])?;
                 let y = conv2d(
                     images.clone(),
                     stem,
@@ -214,18 +238,20 @@ pub fn forward(
                     &mut pass.bn_index,
                     pass.composed,
                 )?;
-                x = Some(act(y, layer.act));
+                x = Some(act(y, layer.act, pass.composed));
             }
             (LayerKind::Expand, Some((b, p))) => {
                 let e = p.expand.as_ref().ok_or_else(broken)?;
                 let y = pass.conv_bn(x.clone().ok_or_else(broken)?, e, rows, cols)?;
-                hidden = Some(gate(act(y, layer.act), pass.masks.channel(rows, &b.active)));
+                let mask = pass.masks.channel(rows, &b.active);
+                hidden = Some(gated_act(y, layer.act, mask, pass.composed)?);
             }
             (LayerKind::Depthwise { .. }, Some((b, p))) => {
                 let from = if b.expand { hidden.take() } else { x.clone() };
                 let y = pass.depthwise(from.ok_or_else(broken)?, p, b)?;
                 let y = batch_norm(y, &p.dw_bn, &mut pass.bn, &mut pass.bn_index, pass.composed)?;
-                hidden = Some(gate(act(y, layer.act), pass.masks.channel(rows, &b.active)));
+                let mask = pass.masks.channel(rows, &b.active);
+                hidden = Some(gated_act(y, layer.act, mask, pass.composed)?);
             }
             (LayerKind::SeReduce, Some((b, p))) => {
                 let se = p.se.as_ref().ok_or_else(broken)?;
@@ -237,10 +263,10 @@ pub fn forward(
                     .mean_dim(3)
                     .mean_dim(2)
                     .reshape([n, c]);
-                let w = masked_weight(se.reduce.val(), rows, cols, pass.masks);
-                let y =
-                    mean.matmul(w.transpose()) + se.reduce_bias.val().slice(0..r).reshape([1, r]);
-                let y = act(y, layer.act);
+                let w = masked_weight(se.reduce.val(), rows, cols, pass.masks)?;
+                let y = mean.matmul(w.transpose())
+                    + leading(se.reduce_bias.val(), [r])?.reshape([1, r]);
+                let y = act(y, layer.act, pass.composed);
                 red = Some(match pass.masks.channel(rows, &b.active) {
                     Some(m) => y * m.reshape([1, r]),
                     None => y,
@@ -250,10 +276,10 @@ pub fn forward(
                 let se = p.se.as_ref().ok_or_else(broken)?;
                 let mid = hidden.take().ok_or_else(broken)?;
                 let [n, c, _, _] = mid.dims();
-                let w = masked_weight(se.expand.val(), rows, cols, pass.masks);
+                let w = masked_weight(se.expand.val(), rows, cols, pass.masks)?;
                 let y = red.take().ok_or_else(broken)?.matmul(w.transpose())
-                    + se.expand_bias.val().slice(0..c).reshape([1, c]);
-                hidden = Some(mid * act(y, layer.act).reshape([n, c, 1, 1]));
+                    + leading(se.expand_bias.val(), [c])?.reshape([1, c]);
+                hidden = Some(mid * act(y, layer.act, pass.composed).reshape([n, c, 1, 1]));
             }
             (LayerKind::Project { residual }, Some((b, p))) => {
                 let y = pass.conv_bn(hidden.take().ok_or_else(broken)?, &p.project, rows, cols)?;
@@ -268,26 +294,35 @@ pub fn forward(
                 let y =
                     pass.conv_bn(x.take().ok_or_else(broken)?, &net.final_expand, rows, cols)?;
                 let f = rows.width() as usize;
-                pooled = Some(act(y, layer.act).mean_dim(3).mean_dim(2).reshape([n, f]));
+                pooled = Some(
+                    act(y, layer.act, pass.composed)
+                        .mean_dim(3)
+                        .mean_dim(2)
+                        .reshape([n, f]),
+                );
             }
             (LayerKind::FeatureMix, _) => {
-                let w = masked_weight(net.feature_mix.val(), rows, cols, pass.masks);
+                let w = masked_weight(net.feature_mix.val(), rows, cols, pass.masks)?;
                 let y = pooled.take().ok_or_else(broken)?.matmul(w.transpose());
-                features = Some(act(y, layer.act));
+                features = Some(act(y, layer.act, pass.composed));
             }
             (LayerKind::Classifier { stage }, _) => {
                 let head = net.classifiers.get(*stage).ok_or_else(broken)?;
                 let c = cols.end(*stage) as usize;
-                let mut feats = features.clone().ok_or_else(broken)?.slice([0..n, 0..c]);
+                let mut feats = leading(features.clone().ok_or_else(broken)?, [n, c])?;
                 if options.dropout > 0.0 {
                     let keep = 1.0 - options.dropout;
                     let device = pass.masks.device();
                     let m = Tensor::<2>::random([n, c], Distribution::Bernoulli(keep), device);
                     feats = feats * m / keep;
                 }
-                let wc = head.weight.val().slice([0..plan.classes, 0..c]);
+                let wc = leading(head.weight.val(), [plan.classes, c])?;
                 let bias = head.bias.val().reshape([1, plan.classes]);
-                logits.push(act(feats.matmul(wc.transpose()) + bias, layer.act));
+                logits.push(act(
+                    feats.matmul(wc.transpose()) + bias,
+                    layer.act,
+                    pass.composed,
+                ));
             }
             _ => return Err(broken()),
         }

@@ -11,6 +11,7 @@ pub mod eval;
 mod lock;
 mod log;
 mod loss;
+mod optimizer;
 mod sampler;
 mod teacher;
 
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::SmallRng;
@@ -32,6 +33,7 @@ pub use eval::{calibrate, exit_accuracies, exit_logits, exit_records};
 pub use lock::{RunLock, LOCK_FILE};
 pub use log::{EvalRow, TrainLog};
 pub use loss::{multi_exit_loss, smoothed_targets, soft_cross_entropy, LossWeights};
+pub use optimizer::FusedAdamW;
 pub use sampler::{sample, Pick};
 pub use teacher::Teacher;
 
@@ -384,11 +386,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
     devices.push(opts.device_name.clone());
     let (train, val) = config.split(train_all)?;
     let mut log = TrainLog::open(&opts.out_dir, config.stages, start)?;
-    let new_optim = || {
-        AdamWConfig::new()
-            .with_weight_decay(config.weight_decay as f32)
-            .init()
-    };
+    let new_optim = || FusedAdamW::new(config.weight_decay as f32).init();
     // burn loads the state onto its default device (`BURN_DEVICE`; the `enas4d` binary sets
     // `flex`) and moves it to each parameter's device at the first step.
     let mut optim: ModuleOptimizer = match optim_bytes {
