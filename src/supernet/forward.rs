@@ -1,7 +1,8 @@
 //! The all-exits pass of a subnet through the supernet's weights (DESIGN §1–2): masked 1×1
-//! convs and per-stage-kernel depthwise convs as the custom ops of [`crate::elastic`] (this
-//! crate's CPU kernels on burn's CPU backend, its WGSL kernels on wgpu), stage-causal SE and
-//! per-stage depth gating as burn tensor ops. Differentiable on both backends.
+//! convs, per-stage-kernel depthwise convs, batch norms, activations with the per-stage depth
+//! gate and weight slices as the custom ops of [`crate::elastic`] (this crate's CPU kernels on
+//! burn's CPU backend, its WGSL kernels on wgpu); stage-causal SE, the stem and the exits'
+//! products as burn tensor ops. Differentiable on both backends.
 
 use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
 use burn::tensor::module::conv2d;
@@ -22,8 +23,9 @@ pub struct PassOptions<'a> {
     pub bn: BnMode<'a>,
     /// Dropout probability before each classifier (training only; 0 disables it).
     pub dropout: f64,
-    /// Run the elastic convolutions and the batch norms as compositions of plain burn ops
-    /// ([`elastic::reference`]) instead of the custom ops ([`elastic`]): for comparison only.
+    /// Run the elastic convolutions, the batch norms and the activations as compositions of
+    /// plain burn ops ([`elastic::reference`], burn's activations) instead of the custom ops
+    /// ([`elastic`]): for comparison only (slices use [`elastic::narrow`] either way).
     pub composed: bool,
 }
 
@@ -126,9 +128,10 @@ impl Pass<'_, '_> {
             let centre = elastic::narrow(k, [0..mid, a..b, a..b])?.reshape([mid, to * to]);
             Ok(centre.matmul(m.transpose()).reshape([mid, to, to]))
         };
-        let k5 = match need5 {
-            true => Some(transform(k7.clone(), p.m25.val(), 7, 5)?),
-            false => None,
+        let k5 = if need5 {
+            Some(transform(k7.clone(), p.m25.val(), 7, 5)?)
+        } else {
+            None
         };
         let k3 = match (need3, k5.clone()) {
             (true, Some(k5)) => Some(transform(k5, p.m9.val(), 5, 3)?),
