@@ -21,7 +21,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -88,28 +88,42 @@ fn to_tensor(v: Vec<f32>, n: usize, r: usize, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(v, [n, 3, r, r]), device)
 }
 
-fn scalar(t: Tensor<1>) -> Result<f32> {
-    t.into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| Error::Device(format!("reading the loss: {e:?}")))?
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Device("empty loss".into()))
+/// The step's loss and the largest subnet's batch accuracy at each exit, gathered on the
+/// device into one vector `[loss, acc_1, …, acc_S]` so that the step reads the device once.
+fn step_stats(loss: &Tensor<1>, exits: &[Tensor<2>], labels: &[u32]) -> Tensor<1> {
+    let loss = loss.clone().inner();
+    let n = labels.len();
+    let truth = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+            [n],
+        ),
+        &loss.device(),
+    );
+    let mut parts = vec![loss];
+    for logits in exits {
+        let top = logits.clone().inner().argmax(1).reshape([n]);
+        parts.push(top.equal(truth.clone()).float().mean());
+    }
+    Tensor::cat(parts, 0)
 }
 
-fn batch_accuracy(logits: &Tensor<2>, labels: &[u32]) -> Result<f64> {
-    let v = logits
-        .clone()
+/// Reads [`step_stats`]: the loss and the accuracies. Errors on a loss that is not finite.
+fn read_stats(stats: Tensor<1>, step: usize) -> Result<(f32, Vec<f64>)> {
+    let v = stats
         .into_data()
         .try_into_vec::<f32>()
-        .map_err(|e| Error::Device(format!("reading logits: {e:?}")))?;
-    let classes = v.len() / labels.len().max(1);
-    let hits = v
-        .chunks(classes)
-        .zip(labels)
-        .filter(|(row, &l)| eval::softmax_top(row).1 == l as usize)
-        .count();
-    Ok(hits as f64 / labels.len().max(1) as f64)
+        .map_err(|e| Error::Device(format!("reading the loss: {e:?}")))?;
+    let (&value, accs) = v
+        .split_first()
+        .ok_or_else(|| Error::Device("empty loss".into()))?;
+    if !value.is_finite() {
+        return Err(Error::config(
+            "training",
+            format!("the loss is {value} at step {step}; lower the learning rate"),
+        ));
+    }
+    Ok((value, accs.iter().map(|&a| f64::from(a)).collect()))
 }
 
 /// The summed loss of one step's sandwich (largest, smallest, random and widest subnets of
@@ -128,7 +142,7 @@ fn sandwich_loss(
     masks: &mut MaskCache,
     external: Option<&mut Teacher>,
     ad: &Device,
-) -> Result<(Tensor<1>, f32, Vec<Tensor<2>>)> {
+) -> Result<(Tensor<1>, Vec<Tensor<2>>)> {
     let mut rng = SmallRng::seed_from_u64(derive_seed(config.seed, 2, step as u64));
     ad.seed(derive_seed(config.seed, 3, step as u64));
     let targets = smoothed_targets(labels, preset.classes, config.label_smoothing, ad);
@@ -209,14 +223,7 @@ fn sandwich_loss(
         });
     }
     let loss = loss_sum.expect("at least one subnet");
-    let value = scalar(loss.clone())?;
-    if !value.is_finite() {
-        return Err(Error::config(
-            "training",
-            format!("the loss is {value} at step {step}; lower the learning rate"),
-        ));
-    }
-    Ok((loss, value, largest_exits))
+    Ok((loss, largest_exits))
 }
 
 /// The run's external teacher, if its configuration names one.
@@ -250,7 +257,7 @@ pub fn probe_step_time(
         }
         let idx = batches.step(step);
         let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
-        let (loss, _, _) = sandwich_loss(
+        let (loss, _) = sandwich_loss(
             &net,
             preset,
             config,
@@ -456,7 +463,7 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         let t0 = Instant::now();
         let idx = batches.step(step);
         let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
-        let (loss, loss_value, largest_exits) = sandwich_loss(
+        let (loss, largest_exits) = sandwich_loss(
             &net,
             &preset,
             &config,
@@ -469,16 +476,16 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
             teacher.as_mut(),
             &ad,
         )?;
+        let stats = step_stats(&loss, &largest_exits, &labels);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(config.lr(step), net, grads);
+        // The step's one read of the device (after the update: a non-finite loss stops the
+        // run before anything is saved).
+        let (loss_value, accs) = read_stats(stats, step)?;
         step += 1;
         session_steps += 1;
         let dt = t0.elapsed().as_secs_f64();
         elapsed += dt;
-        let accs = largest_exits
-            .iter()
-            .map(|l| batch_accuracy(&l.clone().inner(), &labels))
-            .collect::<Result<Vec<_>>>()?;
         let ips = idx.len() as f64 / dt.max(1e-9);
         log.step(
             step,
@@ -550,4 +557,46 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
         images_per_s: (session_steps * config.batch) as f64 / secs,
         evals,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One read gives the loss and each exit's batch accuracy; a loss that is not finite stops
+    /// the run with an error that says what to do.
+    #[test]
+    fn the_step_reads_loss_and_accuracies_at_once() {
+        let device = Device::flex().autodiff();
+        let labels = [2u32, 0, 1, 2, 1];
+        // Exit 1 right on images 0, 1, 3; exit 2 right on all five.
+        let exit = |rows: [[f32; 3]; 5]| {
+            Tensor::<2>::from_data(TensorData::new(rows.concat(), [5, 3]), &device)
+        };
+        let e1 = exit([
+            [0.1, 0.2, 0.9],
+            [0.8, 0.1, 0.3],
+            [0.7, 0.2, 0.1],
+            [-1.0, 0.0, 2.0],
+            [0.5, 0.4, 0.3],
+        ]);
+        let e2 = exit([
+            [0.0, 0.0, 1.0],
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [0.0, 1.0, 0.0],
+        ]);
+        let loss = Tensor::<1>::from_data(TensorData::new(vec![1.25f32], [1]), &device);
+        let (value, accs) = read_stats(step_stats(&loss, &[e1, e2], &labels), 7).unwrap();
+        assert_eq!(value, 1.25);
+        assert_eq!(accs.len(), 2);
+        assert!(
+            (accs[0] - 0.6).abs() < 1e-6 && (accs[1] - 1.0).abs() < 1e-6,
+            "{accs:?}"
+        );
+        let nan = Tensor::<1>::from_data(TensorData::new(vec![f32::NAN], [1]), &device);
+        let err = read_stats(step_stats(&nan, &[], &labels), 7).unwrap_err();
+        assert!(err.to_string().contains("lower the learning rate"), "{err}");
+    }
 }
