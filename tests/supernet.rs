@@ -489,9 +489,10 @@ fn channel_sorting_keeps_the_largest_subnet() {
 }
 
 /// A supernet with more stages starts one with fewer: the middle exits' classifiers go, the
-/// first and the last stay, and asking for more exits than it has is an error.
+/// first and the last stay. One with fewer starts one with more: the new exits start as copies
+/// of the last exit's classifier (their own parameters), and zero exits is an error.
 #[test]
-fn fewer_stages_keep_the_first_and_last_exits() {
+fn another_number_of_stages_keeps_the_first_and_last_exits() {
     let device = Device::flex();
     let preset = Preset::tiny(3, 10).unwrap();
     let weights = |net: &Supernet| {
@@ -508,6 +509,13 @@ fn fewer_stages_keep_the_first_and_last_exits() {
     assert_eq!(after[0], before[0]);
     assert_eq!(after[1], before[2]);
     assert_ne!(after[1], before[1]);
-    assert!(noisy_net(&preset, &device, 3).with_stages(4).is_err());
+    let one = noisy_net(&Preset::tiny(1, 10).unwrap(), &device, 3);
+    let before = weights(&one);
+    let grown = one.with_stages(3).unwrap();
+    let after = weights(&grown);
+    assert_eq!(after.len(), 3);
+    assert!(after.iter().all(|w| *w == before[0]));
+    let ids: std::collections::HashSet<_> = grown.classifiers.iter().map(|c| c.weight.id).collect();
+    assert_eq!(ids.len(), 3, "every exit owns its parameters");
     assert!(noisy_net(&preset, &device, 3).with_stages(0).is_err());
 }

@@ -130,20 +130,25 @@ impl Init<'_> {
 }
 
 impl Supernet {
-    /// The same supernet with `stages` exits instead of more: keeps the classifiers of exits
-    /// 1 … `stages`−1 and of the last exit; every other weight is shared by all S (a warm start
-    /// of a run with fewer stages).
+    /// The same supernet with `stages` exits: keeps the classifiers of exits 1 … `stages`−1
+    /// that it has and of the last exit; an exit it lacks starts as a copy of its last exit's
+    /// classifier (read through its own, narrower columns). Every other weight is shared by all
+    /// S, so this is the warm start of a run with another number of stages.
     pub fn with_stages(mut self, stages: usize) -> Result<Self> {
-        let have = self.classifiers.len();
-        if stages == 0 || stages > have {
+        let Some(last) = self.classifiers.pop().filter(|_| stages > 0) else {
             return Err(crate::error::Error::config(
                 "stages",
-                format!("cannot make {stages} exits from a supernet with {have}"),
+                format!("cannot make {stages} exits"),
             ));
-        }
-        let last = self.classifiers.pop();
+        };
         self.classifiers.truncate(stages - 1);
-        self.classifiers.extend(last);
+        while self.classifiers.len() < stages - 1 {
+            self.classifiers.push(Classifier {
+                weight: Param::from_tensor(last.weight.val()),
+                bias: Param::from_tensor(last.bias.val()),
+            });
+        }
+        self.classifiers.push(last);
         Ok(self)
     }
 

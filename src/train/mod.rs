@@ -362,24 +362,19 @@ pub fn train(opts: TrainOptions, train_all: &Dataset) -> Result<TrainSummary> {
             Some(path) => {
                 let c = checkpoint::load(path, &ad)?;
                 // Fixing the cuts or a number of stages is the run's choice: the weights fit.
-                let fewer = Preset {
+                let fits = Preset {
                     stages: preset.stages,
                     cuts: preset.cuts.clone(),
                     ..c.header.preset.clone()
-                } == preset
-                    && preset.stages < c.header.preset.stages;
-                let same = Preset {
-                    cuts: preset.cuts.clone(),
-                    ..c.header.preset.clone()
                 } == preset;
-                if !same && !fewer {
+                if !fits {
                     return Err(Error::config(
                         "init",
                         format!("{} was trained with another preset", path.display()),
                     ));
                 }
                 config.check_same_split(&c.header.config)?;
-                // A supernet with more stages starts one with fewer: its middle exits go.
+                // Another number of stages: middle exits go or start as copies of the last.
                 c.net.with_stages(preset.stages)?
             }
             None => Supernet::new(&preset, &ad, config.seed)?,
