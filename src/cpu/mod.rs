@@ -5,5 +5,6 @@
 pub mod depthwise;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod matmul;
+pub(crate) mod pointwise;
 pub(crate) mod rows;
 pub(crate) mod simd;

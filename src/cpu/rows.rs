@@ -1,5 +1,5 @@
-//! Row kernels of channel-last activations (`[pixel, channel]` rows): the matrix product of a
-//! 1×1 layer, its fused epilogue and the global average pool. The stage-wise CPU runtime's
+//! Row kernels of channel-last activations (`[pixel, channel]` rows): the epilogue of a
+//! depthwise conv and the global average pool. The stage-wise CPU runtime's
 //! building blocks; `#[inline(always)]` so that they compile into its AVX2 + FMA stage.
 
 use std::ops::Range;
@@ -30,39 +30,6 @@ pub(crate) fn epilogue(row: &mut [f32], bias: &[f32], act: Activation, res: Opti
         Activation::Relu => apply(row, bias, res, |v| Activation::Relu.apply_f32(v)),
         Activation::Hswish => apply(row, bias, res, |v| Activation::Hswish.apply_f32(v)),
         Activation::Hsigmoid => apply(row, bias, res, |v| Activation::Hsigmoid.apply_f32(v)),
-    }
-}
-
-/// `y[p, ..n] = x[p, ..lim] · w[n, lim]ᵀ` for `p < pixels` (rows `ldx` / `ldy` apart): the
-/// `gemm` crate natively, SIMD128 dot products in wasm.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn product(
-    w: &[f32],
-    lim: usize,
-    n: usize,
-    x: &[f32],
-    ldx: usize,
-    pixels: usize,
-    y: &mut [f32],
-    ldy: usize,
-) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use super::matmul::{matmul, View};
-        matmul(
-            y,
-            ldy,
-            false,
-            View::block(x, 0, pixels, lim, ldx),
-            View::block(w, 0, n, lim, lim).t(),
-        );
-    }
-    #[cfg(target_arch = "wasm32")]
-    for p in 0..pixels {
-        let xp = &x[p * ldx..][..lim];
-        for (o, v) in y[p * ldy..][..n].iter_mut().enumerate() {
-            *v = super::simd::dot(&w[o * lim..][..lim], xp);
-        }
     }
 }
 

@@ -3,32 +3,6 @@
 //! elsewhere. No fused multiply-add and a fixed summation order, so the AVX2 and plain loops
 //! compute the same bits.
 
-/// `Σ a[i] · b[i]` over the shorter length, as eight interleaved partial sums (the wasm
-/// runtime's 1×1 convs; natively the `gemm` crate does that work).
-#[cfg(any(target_arch = "wasm32", test))]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    for (l, (x, y)) in ar.iter().zip(br).enumerate() {
-        acc[l] += x * y;
-    }
-    let half = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    (half[0] + half[2]) + (half[1] + half[3])
-}
-
 /// `out[c] = Σ a[i + c] · b[j + c]` over the `(i, j)` of `pairs` in order, for every
 /// `c < out.len()`: a depthwise conv over channel-last data, one output pixel or one kernel tap
 /// at a time. Channels run in register blocks (32, 24 or 16, 8, 4, 1).
@@ -131,7 +105,8 @@ fn paired_dots_plain(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usi
     paired_dots_impl::<false>(out, a, b, pairs);
 }
 
-/// Channels in register blocks of 32, then one of 24 or 16, then 8, 4 and 1; `FUSED`: fused multiply-adds. Every lane
+/// Channels in register blocks of 32, then one of 24 or 16, then 8, then (`FUSED`: fused
+/// multiply-adds, on AVX2) one masked block of the rest, else blocks of 4 and 1. Every lane
 /// sums the pairs in the same order whatever its block.
 #[inline(always)]
 fn paired_dots_impl<const FUSED: bool>(
@@ -161,6 +136,12 @@ fn paired_dots_impl<const FUSED: bool>(
     while c0 + 8 <= n {
         paired_block::<8, FUSED>(&mut out[c0..c0 + 8], a, b, pairs, c0);
         c0 += 8;
+    }
+    // The fused loops run on AVX2 + FMA only: the last 1–7 channels in one masked pass.
+    #[cfg(target_arch = "x86_64")]
+    if FUSED && c0 < n {
+        // SAFETY: FUSED loops are compiled only into the AVX2 + FMA entry points of `x86`.
+        return unsafe { x86::masked_tail(out, a, b, pairs, c0) };
     }
     while c0 + 4 <= n {
         paired_block::<4, FUSED>(&mut out[c0..c0 + 4], a, b, pairs, c0);
@@ -210,6 +191,40 @@ pub(crate) mod x86 {
         *HAS.get_or_init(|| avx2() && std::arch::is_x86_feature_detected!("fma"))
     }
 
+    /// Channels `c0 ..` (fewer than 8) of [`super::paired_dots_fused`] as one masked vector:
+    /// the same fused multiply-add per lane, in the same order, as the lane loops.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn masked_tail(
+        out: &mut [f32],
+        a: &[f32],
+        b: &[f32],
+        pairs: &[(usize, usize)],
+        c0: usize,
+    ) {
+        use std::arch::x86_64::*;
+        let lanes = out.len() - c0;
+        assert!(lanes < 8, "a masked tail is shorter than a vector");
+        let mask = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(lanes as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        let mut acc = _mm256_setzero_ps();
+        for &(i, j) in pairs {
+            let (x, y) = (&a[i + c0..][..lanes], &b[j + c0..][..lanes]);
+            // SAFETY: the masked loads read only the first `lanes` floats of `x` and `y`.
+            unsafe {
+                let x = _mm256_maskload_ps(x.as_ptr(), mask);
+                let y = _mm256_maskload_ps(y.as_ptr(), mask);
+                acc = _mm256_fmadd_ps(x, y, acc);
+            }
+        }
+        // SAFETY: the masked store writes only the `lanes` floats of `out` after `c0`.
+        unsafe { _mm256_maskstore_ps(out[c0..].as_mut_ptr(), mask, acc) };
+    }
+
     #[target_feature(enable = "avx2")]
     pub unsafe fn paired_dots(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usize)]) {
         super::paired_dots_plain(out, a, b, pairs)
@@ -241,14 +256,6 @@ pub(crate) mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_matches_a_plain_sum() {
-        let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
-        let want: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
-        assert!((f64::from(dot(&a, &b)) - want).abs() < 1e-5);
-    }
 
     #[test]
     fn paired_dots_match_plain_sums() {

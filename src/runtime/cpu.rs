@@ -3,8 +3,8 @@
 //!
 //! A batch runs together: its activations are channel-last (`[image, pixel, channel]`, every
 //! layer at full width, filled slice by slice), so a 1×1 conv over all the batch's pixels is one
-//! matrix product (the `gemm` crate natively, dot products on SIMD128 in wasm) whose epilogue
-//! (bias, activation, residual) runs over the block it just wrote, and a depthwise conv
+//! matrix product on weights packed at load ([`crate::cpu::pointwise`]) with its epilogue (bias,
+//! activation, residual) applied in registers before the one store, and a depthwise conv
 //! vectorizes along the channels ([`paired_dots_fused`]); on x86-64 CPUs with AVX2 and FMA
 //! the whole stage is compiled for them. Each stage's weight pieces are cut out of
 //! the file's weights once, at load (BN already folded). After each exit the images that leave
@@ -18,7 +18,8 @@ use std::sync::Mutex;
 
 use super::{check_input, exit_output, Decision, ExitOutput};
 use crate::cpu::depthwise::PlaneConv;
-use crate::cpu::rows::{epilogue, pool, product};
+use crate::cpu::pointwise::{pointwise as packed_pointwise, PackedWeight};
+use crate::cpu::rows::{epilogue, pool};
 use crate::cpu::simd::{paired_dots_fused, twin_dots_fused};
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
@@ -42,13 +43,18 @@ struct Taps {
     delta: usize,
 }
 
-/// One stage's piece of a layer, ready to run: the weight `[rows, row_len]` (BN scale folded;
-/// a depthwise kernel transposed to `[k·k, channels]`) and the bias.
+/// One stage's piece of a layer, ready to run: its weight (BN scale folded) and bias.
 struct Piece {
-    weight: Vec<f32>,
+    kernel: Kernel,
     bias: Vec<f32>,
-    /// A depthwise piece's taps, computed once.
-    taps: Option<Taps>,
+}
+
+/// A piece's weight in the layout its kernel reads.
+enum Kernel {
+    /// A 1×1 layer's `[rows, row_len]` weight packed in panels.
+    Pointwise(PackedWeight),
+    /// A depthwise kernel transposed to `[k·k, channels]`, with its taps computed once.
+    Depthwise { weight: Vec<f32>, taps: Taps },
 }
 
 /// A layer with its pieces, `None` for the stages it does not run.
@@ -112,25 +118,22 @@ fn pointwise(
     cols: Range<usize>,
     res: Option<&[f32]>,
 ) {
-    let n = cols.len();
-    if pixels == 0 || n == 0 {
+    let Kernel::Pointwise(w) = &piece.kernel else {
         return;
-    }
-    product(
-        &piece.weight,
-        lim,
-        n,
+    };
+    debug_assert_eq!((w.outputs(), w.inputs()), (cols.len(), lim));
+    let res = res.map(|r| &r[cols.start..]);
+    packed_pointwise(
         x,
         ldx,
+        w,
+        &piece.bias,
+        act,
         pixels,
         &mut y[cols.start..],
         ldy,
+        res,
     );
-    for p in 0..pixels {
-        let row = &mut y[p * ldy + cols.start..][..n];
-        let res = res.map(|r| &r[p * ldy + cols.start..][..n]);
-        epilogue(row, &piece.bias, act, res);
-    }
 }
 
 /// Zeroes channels `cols` of `images` images of `pixels` pixels, `width` channels.
@@ -169,37 +172,35 @@ impl StageWiseCpu {
                 for s in layer.stored_stages() {
                     let cut = layer.cut(s, w, a);
                     let rows = layer.stage_rows(s).len();
-                    let weight = match &layer.kind {
-                        LayerKind::Depthwise { kernels, .. } => {
+                    let kernel = match (&layer.kind, layer.block.and_then(|i| plan.blocks.get(i))) {
+                        (LayerKind::Depthwise { kernels, stride }, Some(b)) => {
                             // [c, k·k] → [k·k, c]: the channels are the vector.
                             let kk = kernels[s] * kernels[s];
-                            let mut t = vec![0.0; kk * rows];
+                            let mut weight = vec![0.0; kk * rows];
                             for (c, taps) in cut.weight.chunks_exact(kk).enumerate() {
                                 for (tap, &v) in taps.iter().enumerate() {
-                                    t[tap * rows + c] = v;
+                                    weight[tap * rows + c] = v;
                                 }
                             }
-                            t
-                        }
-                        _ => cut.weight,
-                    };
-                    let taps = match (&layer.kind, layer.block.and_then(|i| plan.blocks.get(i))) {
-                        (LayerKind::Depthwise { kernels, stride }, Some(b)) => Some(taps(
-                            &PlaneConv {
+                            let conv = PlaneConv {
                                 h: b.size,
                                 w: b.size,
                                 k: kernels[s],
                                 stride: *stride,
-                            },
-                            layer.rows.width() as usize,
-                            layer.rows.range(s),
+                            };
+                            let taps =
+                                taps(&conv, layer.rows.width() as usize, layer.rows.range(s));
+                            Kernel::Depthwise { weight, taps }
+                        }
+                        _ => Kernel::Pointwise(PackedWeight::new(
+                            &cut.weight,
+                            rows,
+                            cut.weight.len() / rows.max(1),
                         )),
-                        _ => None,
                     };
                     pieces[s] = Some(Piece {
-                        weight,
+                        kernel,
                         bias: cut.bias.unwrap_or_else(|| vec![0.0; rows]),
-                        taps,
                     });
                 }
                 Prepared {
@@ -669,7 +670,7 @@ fn depthwise(
     cols: Range<usize>,
     y: &mut [f32],
 ) {
-    let Some(taps) = &piece.taps else {
+    let Kernel::Depthwise { weight, taps } = &piece.kernel else {
         return;
     };
     let (ohw, c) = (taps.starts.len() - 1, cols.len());
@@ -682,13 +683,13 @@ fn depthwise(
             if taps.twin[q] {
                 let (first, second) = y[at..].split_at_mut(width);
                 let (row0, row1) = (&mut first[..c], &mut second[..c]);
-                twin_dots_fused(row0, row1, &piece.weight, xi, pairs, taps.delta);
+                twin_dots_fused(row0, row1, weight, xi, pairs, taps.delta);
                 epilogue(row0, &piece.bias, act, None);
                 epilogue(row1, &piece.bias, act, None);
                 q += 2;
             } else {
                 let row = &mut y[at..][..c];
-                paired_dots_fused(row, &piece.weight, xi, pairs);
+                paired_dots_fused(row, weight, xi, pairs);
                 epilogue(row, &piece.bias, act, None);
                 q += 1;
             }
