@@ -35,6 +35,13 @@ try {
   fs.mkdirSync(path.join(dir, 'public'));
   fs.copyFileSync(path.resolve(model), path.join(dir, 'public', 'net.safetensors'));
   fs.copyFileSync(path.resolve(want.file), path.join(dir, 'public', 'image.png'));
+  // Only the package itself is installed: tsc and Vite run from the tests' own node_modules,
+  // and an offline install of the example's devDependencies would need registry metadata that
+  // an npm cache filled by `npm ci` does not hold.
+  const manifest = path.join(dir, 'package.json');
+  const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  delete pkg.devDependencies;
+  fs.writeFileSync(manifest, JSON.stringify(pkg, null, 2));
   run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--no-save', path.resolve(tarball)]);
   const bin = (pkg, file) => path.join(here, 'node_modules', pkg, 'bin', file);
   run('node', [bin('typescript', 'tsc'), '-p', 'tsconfig.json']);
