@@ -18,16 +18,18 @@ pub(crate) const PANEL: usize = 16;
 /// Rows per register block.
 const ROWS: usize = 6;
 
-/// A `[n, k]` weight packed for [`pointwise`]: `⌈n / PANEL⌉` panels of `[k, PANEL]`.
+/// A `[n, k]` weight and its bias packed for [`pointwise`]: `⌈n / PANEL⌉` panels of
+/// `[k, PANEL]` and the bias per panel.
 pub(crate) struct PackedWeight {
     data: Vec<f32>,
+    bias: Vec<[f32; PANEL]>,
     n: usize,
     k: usize,
 }
 
 impl PackedWeight {
-    /// Packs the row-major `[n, k]` weight `w`.
-    pub(crate) fn new(w: &[f32], n: usize, k: usize) -> Self {
+    /// Packs the row-major `[n, k]` weight `w` and the bias `[n]`.
+    pub(crate) fn new(w: &[f32], bias: &[f32], n: usize, k: usize) -> Self {
         let mut data = vec![0.0; n.div_ceil(PANEL) * k * PANEL];
         for (c, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
             let panel = &mut data[(c / PANEL) * k * PANEL..][..k * PANEL];
@@ -35,7 +37,11 @@ impl PackedWeight {
                 panel[i * PANEL + c % PANEL] = v;
             }
         }
-        PackedWeight { data, n, k }
+        let bias = bias[..n]
+            .chunks(PANEL)
+            .map(|b| std::array::from_fn(|l| b.get(l).copied().unwrap_or(0.0)))
+            .collect();
+        PackedWeight { data, bias, n, k }
     }
 
     /// Output channels.
@@ -58,7 +64,6 @@ pub(crate) fn pointwise(
     x: &[f32],
     ldx: usize,
     w: &PackedWeight,
-    bias: &[f32],
     act: Activation,
     rows: usize,
     y: &mut [f32],
@@ -68,9 +73,9 @@ pub(crate) fn pointwise(
     #[cfg(target_arch = "x86_64")]
     if super::simd::x86::avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA (checked above).
-        return unsafe { x86::pointwise(x, ldx, w, bias, act, rows, y, ldy, res) };
+        return unsafe { x86::pointwise(x, ldx, w, act, rows, y, ldy, res) };
     }
-    blocks(x, ldx, w, bias, act, rows, y, ldy, res, products_plain);
+    blocks(x, ldx, w, act, rows, y, ldy, res, products_plain);
 }
 
 /// [`pointwise`] with the register block's products from `products`.
@@ -80,7 +85,6 @@ fn blocks(
     x: &[f32],
     ldx: usize,
     w: &PackedWeight,
-    bias: &[f32],
     act: Activation,
     rows: usize,
     y: &mut [f32],
@@ -92,23 +96,21 @@ fn blocks(
     if rows == 0 || n == 0 {
         return;
     }
-    let bias = &bias[..n];
     // Rows outer, panels inner: a block of rows is read from the caches once for all panels.
     let mut p = 0;
     while p < rows {
         let r = (rows - p).min(ROWS);
         let xs: [&[f32]; ROWS] = std::array::from_fn(|q| &x[(p + q.min(r - 1)) * ldx..][..k]);
-        for (j, panel) in w.data.chunks_exact((k * PANEL).max(1)).enumerate() {
+        let panels = w.data.chunks_exact((k * PANEL).max(1)).zip(&w.bias);
+        for (j, (panel, bias)) in panels.enumerate() {
             let c0 = j * PANEL;
             let lanes = (n - c0).min(PANEL);
-            let mut b = [0f32; PANEL];
-            b[..lanes].copy_from_slice(&bias[c0..c0 + lanes]);
             let mut acc = [[0f32; PANEL]; ROWS];
             products(&xs, r, panel, &mut acc);
             for (q, acc) in acc.iter().take(r).enumerate() {
                 let at = (p + q) * ldy + c0;
                 let res = res.map(|res| &res[at..at + lanes]);
-                finish(&mut y[at..at + lanes], acc, &b, act, res);
+                finish(&mut y[at..at + lanes], acc, bias, act, res);
             }
         }
         p += r;
@@ -180,7 +182,6 @@ mod x86 {
         x: &[f32],
         ldx: usize,
         w: &PackedWeight,
-        bias: &[f32],
         act: Activation,
         rows: usize,
         y: &mut [f32],
@@ -191,45 +192,42 @@ mod x86 {
             x,
             ldx,
             w,
-            bias,
             act,
             rows,
             y,
             ldy,
             res,
             |xs, r, panel, acc| match r {
-                6 => block::<6, 2>(xs, panel, acc),
-                5 => block::<5, 2>(xs, panel, acc),
-                4 => block::<4, 2>(xs, panel, acc),
-                3 => block::<3, 2>(xs, panel, acc),
-                2 => block::<2, 2>(xs, panel, acc),
-                _ => block::<1, 2>(xs, panel, acc),
+                6 => block::<6>(xs, panel, acc),
+                5 => block::<5>(xs, panel, acc),
+                4 => block::<4>(xs, panel, acc),
+                3 => block::<3>(xs, panel, acc),
+                2 => block::<2>(xs, panel, acc),
+                _ => block::<1>(xs, panel, acc),
             },
         );
     }
 
-    /// `R` rows of a panel `V` AVX2 vectors (8 lanes each) wide.
+    /// AVX2 vectors per panel row.
+    const V: usize = PANEL / 8;
+
+    /// `R` rows of a panel.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn block<const R: usize, const V: usize>(
-        xs: &[&[f32]; ROWS],
-        panel: &[f32],
-        acc: &mut [[f32; PANEL]; ROWS],
-    ) {
-        let width = 8 * V;
-        let k = panel.len() / width;
+    fn block<const R: usize>(xs: &[&[f32]; ROWS], panel: &[f32], acc: &mut [[f32; PANEL]; ROWS]) {
+        let k = panel.len() / PANEL;
         assert!(
-            R <= ROWS && V * 8 <= PANEL && xs.iter().all(|x| x.len() >= k),
+            R <= ROWS && xs.iter().all(|x| x.len() >= k),
             "pointwise rows too short"
         );
         let (w, x) = (panel.as_ptr(), xs.map(<[f32]>::as_ptr));
         let mut sum = [[_mm256_setzero_ps(); V]; R];
         for i in 0..k {
-            // SAFETY: i < k, the panel is k · width long and every row at least k (checked
+            // SAFETY: i < k, the panel is k · PANEL long and every row at least k (checked
             // above).
             unsafe {
                 let wv: [__m256; V] =
-                    std::array::from_fn(|v| _mm256_loadu_ps(w.add(i * width + 8 * v)));
+                    std::array::from_fn(|v| _mm256_loadu_ps(w.add(i * PANEL + 8 * v)));
                 for q in 0..R {
                     let b = _mm256_broadcast_ss(&*x[q].add(i));
                     for v in 0..V {
@@ -240,7 +238,7 @@ mod x86 {
         }
         for (row, sum) in acc.iter_mut().zip(&sum) {
             for (v, &s) in sum.iter().enumerate() {
-                // SAFETY: each row of `acc` is PANEL ≥ 8 · V floats (checked above).
+                // SAFETY: each row of `acc` is PANEL = 8 · V floats.
                 unsafe { _mm256_storeu_ps(row.as_mut_ptr().add(8 * v), s) };
             }
         }
@@ -276,7 +274,7 @@ mod tests {
             let res: Vec<f32> = (0..rows * ldy)
                 .map(|_| rng.random_range(-1.0..1.0))
                 .collect();
-            let packed = PackedWeight::new(&w, n, k);
+            let packed = PackedWeight::new(&w, &bias, n, k);
             assert_eq!((packed.outputs(), packed.inputs()), (n, k));
             for act in [
                 Activation::None,
@@ -287,13 +285,12 @@ mod tests {
                 for with_res in [false, true] {
                     let mut y = vec![f32::NAN; rows * ldy];
                     let r = with_res.then_some(&res[..]);
-                    pointwise(&x, ldx, &packed, &bias, act, rows, &mut y, ldy, r);
+                    pointwise(&x, ldx, &packed, act, rows, &mut y, ldy, r);
                     let mut plain = vec![f32::NAN; rows * ldy];
                     blocks(
                         &x,
                         ldx,
                         &packed,
-                        &bias,
                         act,
                         rows,
                         &mut plain,

@@ -43,18 +43,17 @@ struct Taps {
     delta: usize,
 }
 
-/// One stage's piece of a layer, ready to run: its weight (BN scale folded) and bias.
-struct Piece {
-    kernel: Kernel,
-    bias: Vec<f32>,
-}
-
-/// A piece's weight in the layout its kernel reads.
-enum Kernel {
-    /// A 1×1 layer's `[rows, row_len]` weight packed in panels.
+/// One stage's piece of a layer, ready to run: its weight (BN scale folded) and bias in the
+/// layout its kernel reads.
+enum Piece {
+    /// A 1×1 layer's `[rows, row_len]` weight and its bias, packed in panels.
     Pointwise(PackedWeight),
-    /// A depthwise kernel transposed to `[k·k, channels]`, with its taps computed once.
-    Depthwise { weight: Vec<f32>, taps: Taps },
+    /// A depthwise kernel transposed to `[k·k, channels]`, its bias, and its taps computed once.
+    Depthwise {
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        taps: Taps,
+    },
 }
 
 /// A layer with its pieces, `None` for the stages it does not run.
@@ -118,22 +117,12 @@ fn pointwise(
     cols: Range<usize>,
     res: Option<&[f32]>,
 ) {
-    let Kernel::Pointwise(w) = &piece.kernel else {
+    let Piece::Pointwise(w) = piece else {
         return;
     };
     debug_assert_eq!((w.outputs(), w.inputs()), (cols.len(), lim));
     let res = res.map(|r| &r[cols.start..]);
-    packed_pointwise(
-        x,
-        ldx,
-        w,
-        &piece.bias,
-        act,
-        pixels,
-        &mut y[cols.start..],
-        ldy,
-        res,
-    );
+    packed_pointwise(x, ldx, w, act, pixels, &mut y[cols.start..], ldy, res);
 }
 
 /// Zeroes channels `cols` of `images` images of `pixels` pixels, `width` channels.
@@ -172,7 +161,8 @@ impl StageWiseCpu {
                 for s in layer.stored_stages() {
                     let cut = layer.cut(s, w, a);
                     let rows = layer.stage_rows(s).len();
-                    let kernel = match (&layer.kind, layer.block.and_then(|i| plan.blocks.get(i))) {
+                    let bias = cut.bias.unwrap_or_else(|| vec![0.0; rows]);
+                    let piece = match (&layer.kind, layer.block.and_then(|i| plan.blocks.get(i))) {
                         (LayerKind::Depthwise { kernels, stride }, Some(b)) => {
                             // [c, k·k] → [k·k, c]: the channels are the vector.
                             let kk = kernels[s] * kernels[s];
@@ -190,18 +180,16 @@ impl StageWiseCpu {
                             };
                             let taps =
                                 taps(&conv, layer.rows.width() as usize, layer.rows.range(s));
-                            Kernel::Depthwise { weight, taps }
+                            Piece::Depthwise { weight, bias, taps }
                         }
-                        _ => Kernel::Pointwise(PackedWeight::new(
+                        _ => Piece::Pointwise(PackedWeight::new(
                             &cut.weight,
+                            &bias,
                             rows,
                             cut.weight.len() / rows.max(1),
                         )),
                     };
-                    pieces[s] = Some(Piece {
-                        kernel,
-                        bias: cut.bias.unwrap_or_else(|| vec![0.0; rows]),
-                    });
+                    pieces[s] = Some(piece);
                 }
                 Prepared {
                     layer: layer.clone(),
@@ -670,7 +658,7 @@ fn depthwise(
     cols: Range<usize>,
     y: &mut [f32],
 ) {
-    let Kernel::Depthwise { weight, taps } = &piece.kernel else {
+    let Piece::Depthwise { weight, bias, taps } = piece else {
         return;
     };
     let (ohw, c) = (taps.starts.len() - 1, cols.len());
@@ -684,13 +672,13 @@ fn depthwise(
                 let (first, second) = y[at..].split_at_mut(width);
                 let (row0, row1) = (&mut first[..c], &mut second[..c]);
                 twin_dots_fused(row0, row1, weight, xi, pairs, taps.delta);
-                epilogue(row0, &piece.bias, act, None);
-                epilogue(row1, &piece.bias, act, None);
+                epilogue(row0, bias, act, None);
+                epilogue(row1, bias, act, None);
                 q += 2;
             } else {
                 let row = &mut y[at..][..c];
                 paired_dots_fused(row, weight, xi, pairs);
-                epilogue(row, &piece.bias, act, None);
+                epilogue(row, bias, act, None);
                 q += 1;
             }
         }
