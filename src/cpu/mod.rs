@@ -8,3 +8,4 @@ pub(crate) mod matmul;
 pub(crate) mod pointwise;
 pub(crate) mod rows;
 pub(crate) mod simd;
+pub(crate) mod window;

@@ -26,80 +26,6 @@ pub fn paired_dots_fused(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize,
     paired_dots(out, a, b, pairs);
 }
 
-/// [`paired_dots_fused`] for two output rows at once whose pairs differ only by `delta` in `b`
-/// (two neighbouring output pixels of a depthwise conv away from the border): `out0` from
-/// `pairs`, `out1` from `(i, j + delta)`. Each kernel vector loaded serves both rows; every
-/// lane sums in the same order as [`paired_dots_fused`], so the bits are the same.
-pub fn twin_dots_fused(
-    out0: &mut [f32],
-    out1: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    pairs: &[(usize, usize)],
-    delta: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if x86::avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        return unsafe { x86::twin_dots_fused(out0, out1, a, b, pairs, delta) };
-    }
-    paired_dots(out0, a, b, pairs);
-    paired_dots(out1, a, &b[delta..], pairs);
-}
-
-/// Channels in twin register blocks of 16 and 8; the rest row by row.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn twin_dots_impl(
-    out0: &mut [f32],
-    out1: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    pairs: &[(usize, usize)],
-    delta: usize,
-) {
-    let n = out0.len().min(out1.len());
-    let mut c0 = 0;
-    while c0 + 16 <= n {
-        twin_block::<16>(out0, out1, a, b, pairs, delta, c0);
-        c0 += 16;
-    }
-    if c0 + 8 <= n {
-        twin_block::<8>(out0, out1, a, b, pairs, delta, c0);
-        c0 += 8;
-    }
-    if c0 < n {
-        let shifted: &[f32] = &b[delta..];
-        paired_dots_impl::<true>(&mut out0[c0..n], &a[c0..], &b[c0..], pairs);
-        paired_dots_impl::<true>(&mut out1[c0..n], &a[c0..], &shifted[c0..], pairs);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn twin_block<const B: usize>(
-    out0: &mut [f32],
-    out1: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    pairs: &[(usize, usize)],
-    delta: usize,
-    c0: usize,
-) {
-    let (mut acc0, mut acc1) = ([0f32; B], [0f32; B]);
-    for &(i, j) in pairs {
-        let x = &a[i + c0..][..B];
-        let y0 = &b[j + c0..][..B];
-        let y1 = &b[j + delta + c0..][..B];
-        for l in 0..B {
-            acc0[l] = x[l].mul_add(y0[l], acc0[l]);
-            acc1[l] = x[l].mul_add(y1[l], acc1[l]);
-        }
-    }
-    out0[c0..c0 + B].copy_from_slice(&acc0);
-    out1[c0..c0 + B].copy_from_slice(&acc1);
-}
-
 #[inline(always)]
 fn paired_dots_plain(out: &mut [f32], a: &[f32], b: &[f32], pairs: &[(usize, usize)]) {
     paired_dots_impl::<false>(out, a, b, pairs);
@@ -231,18 +157,6 @@ pub(crate) mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn twin_dots_fused(
-        out0: &mut [f32],
-        out1: &mut [f32],
-        a: &[f32],
-        b: &[f32],
-        pairs: &[(usize, usize)],
-        delta: usize,
-    ) {
-        super::twin_dots_impl(out0, out1, a, b, pairs, delta)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn paired_dots_fused(
         out: &mut [f32],
         a: &[f32],
@@ -284,27 +198,6 @@ mod tests {
             for (f, p) in fused.iter().zip(&plain) {
                 assert!((f - p).abs() <= 1e-6 * p.abs().max(1.0), "{f} vs {p}");
             }
-        }
-    }
-
-    #[test]
-    fn twin_dots_are_two_fused_rows_bit_for_bit() {
-        use rand::{rngs::SmallRng, Rng, SeedableRng};
-        let mut rng = SmallRng::seed_from_u64(crate::test_seed::fresh_seed("twin_dots"));
-        let a: Vec<f32> = (0..700).map(|_| rng.random_range(-2.0..2.0)).collect();
-        let b: Vec<f32> = (0..900).map(|_| rng.random_range(-2.0..2.0)).collect();
-        // Every block path: 16s, an 8, and single-row rests of 1 to 7 channels.
-        for n in [1, 7, 8, 13, 16, 29, 45, 60, 100] {
-            let pairs: Vec<(usize, usize)> = (0..rng.random_range(1..10))
-                .map(|_| (rng.random_range(0..500), rng.random_range(0..600)))
-                .collect();
-            let delta = rng.random_range(1..150);
-            let (mut t0, mut t1) = (vec![f32::NAN; n], vec![f32::NAN; n]);
-            twin_dots_fused(&mut t0, &mut t1, &a, &b, &pairs, delta);
-            let (mut s0, mut s1) = (vec![f32::NAN; n], vec![f32::NAN; n]);
-            paired_dots_fused(&mut s0, &a, &b, &pairs);
-            paired_dots_fused(&mut s1, &a, &b[delta..], &pairs);
-            assert_eq!((t0, t1), (s0, s1), "{n} channels");
         }
     }
 }

@@ -5,8 +5,10 @@
 //! layer at full width, filled slice by slice), so a 1×1 conv over all the batch's pixels is one
 //! matrix product on weights packed at load ([`crate::cpu::pointwise`]) with its epilogue (bias,
 //! activation, residual) applied in registers before the one store, and a depthwise conv
-//! vectorizes along the channels ([`paired_dots_fused`]); on x86-64 CPUs with AVX2 and FMA
-//! the whole stage is compiled for them. Each stage's weight pieces are cut out of
+//! vectorizes along the channels: plane by plane with each kernel row's weights in registers
+//! where the plane is wide enough ([`window::plane`]), else pixel by pixel, skipping the taps
+//! that would read padding ([`paired_dots_fused`]); on x86-64 CPUs with AVX2 and FMA the whole
+//! stage is compiled for them. Each stage's weight pieces are cut out of
 //! the file's weights once, at load (BN already folded). After each exit the images that leave
 //! drop out and the rest are packed to the front, so later stages run only on the images still
 //! inside. A batch spreads over threads natively, one part per thread. Workspaces are kept
@@ -20,7 +22,8 @@ use super::{check_input, exit_output, Decision, ExitOutput};
 use crate::cpu::depthwise::PlaneConv;
 use crate::cpu::pointwise::{pointwise as packed_pointwise, PackedWeight};
 use crate::cpu::rows::{epilogue, pool};
-use crate::cpu::simd::{paired_dots_fused, twin_dots_fused};
+use crate::cpu::simd::paired_dots_fused;
+use crate::cpu::window;
 use crate::error::{Error, Result};
 use crate::net::NetWeights;
 use crate::ops::Activation;
@@ -36,11 +39,10 @@ struct Taps {
     /// Every pixel's pairs, pixel q's from `starts[q]` to `starts[q + 1]`.
     pairs: Vec<(usize, usize)>,
     starts: Vec<usize>,
-    /// `twin[q]`: pixel q + 1 (same row) has q's pairs with every input offset moved by
-    /// `delta`, so the two run together ([`twin_dots_fused`]).
-    twin: Vec<bool>,
-    /// Input offset between horizontally neighbouring output pixels: stride × width.
-    delta: usize,
+    /// The conv of one image's plane.
+    conv: PlaneConv,
+    /// Whether the plane kernel ([`window::plane`]) pays on this conv.
+    plane: bool,
 }
 
 /// One stage's piece of a layer, ready to run: its weight (BN scale folded) and bias in the
@@ -83,6 +85,8 @@ struct Workspace {
     pooled: Vec<f32>,
     features: Vec<f32>,
     logits: Vec<f32>,
+    /// Scratch of the depthwise convs ([`window::plane`]).
+    pad: Vec<f32>,
 }
 
 /// A subnet ready to classify stage by stage on the CPU.
@@ -370,6 +374,7 @@ impl StageWiseCpu {
             pooled,
             features,
             logits,
+            pad,
         } = ws;
         for Prepared { layer, pieces } in &self.layers {
             let piece = pieces[s].as_ref();
@@ -458,7 +463,7 @@ impl StageWiseCpu {
                                 input
                             };
                             let hw = plan_block.size * plan_block.size;
-                            depthwise(x, hw, piece, layer.act, n, width, rows, &mut bufs.mid);
+                            depthwise(x, hw, piece, layer.act, n, width, rows, pad, &mut bufs.mid);
                         }
                         (LayerKind::Depthwise { .. }, None) => {
                             // A skipped stage: its middle channels read as zeros later.
@@ -623,23 +628,11 @@ fn taps(conv: &PlaneConv, width: usize, cols: Range<usize>) -> Taps {
         }
     }
     starts.push(pairs.len());
-    let delta = conv.stride * width;
-    let of = |q: usize| &pairs[starts[q]..starts[q + 1]];
-    let twin = (0..ohw)
-        .map(|q| {
-            q % wo + 1 < wo
-                && of(q).len() == of(q + 1).len()
-                && of(q)
-                    .iter()
-                    .zip(of(q + 1))
-                    .all(|(&(t, i), &(u, j))| t == u && i + delta == j)
-        })
-        .collect();
     Taps {
         pairs,
         starts,
-        twin,
-        delta,
+        conv: *conv,
+        plane: window::worth_it(conv),
     }
 }
 
@@ -656,6 +649,7 @@ fn depthwise(
     images: usize,
     width: usize,
     cols: Range<usize>,
+    pad: &mut Vec<f32>,
     y: &mut [f32],
 ) {
     let Piece::Depthwise { weight, bias, taps } = piece else {
@@ -664,23 +658,24 @@ fn depthwise(
     let (ohw, c) = (taps.starts.len() - 1, cols.len());
     for i in 0..images {
         let xi = &x[i * hw * width..];
-        let mut q = 0;
-        while q < ohw {
-            let pairs = &taps.pairs[taps.starts[q]..taps.starts[q + 1]];
-            let at = (i * ohw + q) * width + cols.start;
-            if taps.twin[q] {
-                let (first, second) = y[at..].split_at_mut(width);
-                let (row0, row1) = (&mut first[..c], &mut second[..c]);
-                twin_dots_fused(row0, row1, weight, xi, pairs, taps.delta);
-                epilogue(row0, bias, act, None);
-                epilogue(row1, bias, act, None);
-                q += 2;
-            } else {
-                let row = &mut y[at..][..c];
+        let yi = &mut y[i * ohw * width + cols.start..];
+        // Plane by plane with the kernel rows in registers where that pays, else pixel by
+        // pixel.
+        let plane = window::Plane {
+            conv: &taps.conv,
+            weight,
+            c,
+            x: &xi[cols.start..],
+            width,
+        };
+        let ran = taps.plane && window::plane(&plane, pad, yi);
+        for q in 0..ohw {
+            let row = &mut yi[q * width..][..c];
+            if !ran {
+                let pairs = &taps.pairs[taps.starts[q]..taps.starts[q + 1]];
                 paired_dots_fused(row, weight, xi, pairs);
-                epilogue(row, bias, act, None);
-                q += 1;
             }
+            epilogue(row, bias, act, None);
         }
     }
 }
