@@ -7,8 +7,8 @@
 //! the L1 cache), so every output pixel reads a full window without a bounds check; then each
 //! kernel row's `k` weight vectors are loaded once and serve a run of up to eight output pixels
 //! of a row: about one load per multiply-add. Kernel rows that fall wholly in the padding are
-//! skipped; padding columns add products with zero (on planes narrower than four outputs
-//! they would outnumber the real ones, and the pixel loop runs instead). Every lane sums its
+//! skipped; padding columns add products with zero, so the runtime takes this path only where
+//! they are few and rows are long enough ([`worth_it`]). Every lane sums its
 //! nonzero products in the pixel loop's order with the same fused multiply-add, so the outputs
 //! equal the pixel loop's (up to the sign of a zero).
 
