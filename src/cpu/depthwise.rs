@@ -37,7 +37,7 @@ impl PlaneConv {
 
     /// For output row (or column) `o` of an input axis `len` long, the `(tap, input index)`
     /// pairs that read inside the input.
-    fn reads(&self, o: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
+    pub(crate) fn reads(&self, o: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
         let (s, p) = (self.stride, self.k / 2);
         (0..self.k).filter_map(move |t| {
             let i = (o * s + t).checked_sub(p)?;

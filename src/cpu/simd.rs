@@ -117,6 +117,17 @@ pub(crate) mod x86 {
         *HAS.get_or_init(|| avx2() && std::arch::is_x86_feature_detected!("fma"))
     }
 
+    /// A vector mask with lanes `< n` set (`n ≤ 8`), for masked loads and stores.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn lane_mask(n: usize) -> std::arch::x86_64::__m256i {
+        use std::arch::x86_64::*;
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+
     /// Channels `c0 ..` (fewer than 8) of [`super::paired_dots_fused`] as one masked vector:
     /// the same fused multiply-add per lane, in the same order, as the lane loops.
     ///
@@ -133,10 +144,7 @@ pub(crate) mod x86 {
         use std::arch::x86_64::*;
         let lanes = out.len() - c0;
         assert!(lanes < 8, "a masked tail is shorter than a vector");
-        let mask = _mm256_cmpgt_epi32(
-            _mm256_set1_epi32(lanes as i32),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        );
+        let mask = lane_mask(lanes);
         let mut acc = _mm256_setzero_ps();
         for &(i, j) in pairs {
             let (x, y) = (&a[i + c0..][..lanes], &b[j + c0..][..lanes]);

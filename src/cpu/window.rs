@@ -46,15 +46,9 @@ pub(crate) fn plane(plane: &Plane, pad: &mut Vec<f32>, y: &mut [f32]) -> bool {
 /// multiply-adds waiting on each other) of which at most a quarter of the window columns fall
 /// in the padding (on a 4 × 4 plane a 7 × 7 kernel reads 4 of its 7 columns).
 pub(crate) fn worth_it(conv: &PlaneConv) -> bool {
-    let (k, p, wo) = (conv.k, conv.k / 2, conv.out_w());
-    let live: usize = (0..wo)
-        .map(|ox| {
-            (0..k)
-                .filter(|&kx| (ox * conv.stride + kx).wrapping_sub(p) < conv.w)
-                .count()
-        })
-        .sum();
-    wo >= MIN_RUN && 4 * live >= 3 * wo * k
+    let wo = conv.out_w();
+    let live: usize = (0..wo).map(|ox| conv.reads(ox, conv.w).count()).sum();
+    wo >= MIN_RUN && 4 * live >= 3 * wo * conv.k
 }
 
 /// Fewest outputs in a row for the fast path.
@@ -63,6 +57,7 @@ const MIN_RUN: usize = 6;
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Plane;
+    use crate::cpu::simd::x86::lane_mask;
     use std::arch::x86_64::*;
 
     /// Channels per vector.
@@ -82,16 +77,6 @@ mod x86 {
             _ => return false,
         }
         true
-    }
-
-    /// Lanes `< n` of a vector set (n ≤ 8).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn mask(n: usize) -> __m256i {
-        _mm256_cmpgt_epi32(
-            _mm256_set1_epi32(n as i32),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        )
     }
 
     /// The plane in eight-channel slices, each padded once and run in rows of runs.
@@ -121,7 +106,7 @@ mod x86 {
         pad.clear();
         pad.resize((h + 2 * p) * pw * LANES, 0.0);
         for ch in (0..c).step_by(LANES) {
-            let lanes = mask((c - ch).min(LANES));
+            let lanes = lane_mask((c - ch).min(LANES));
             // The plane's eight channels (zeros past `c`), inside a border of p zero pixels
             // (the border is never written, so it stays zero from the resize).
             for iy in 0..h {
@@ -267,7 +252,7 @@ mod tests {
             let weight: Vec<f32> = (0..k * k * c)
                 .map(|_| rng.random_range(-1.0..1.0))
                 .collect();
-            let (ho, wo, p) = (conv.out_h(), conv.out_w(), k / 2);
+            let (ho, wo) = (conv.out_h(), conv.out_w());
             let mut y = vec![f32::NAN; ho * wo * width];
             let plane_in = Plane {
                 conv: &conv,
@@ -281,16 +266,10 @@ mod tests {
             if !ran {
                 continue;
             }
-            let reads = |o: usize, len: usize| {
-                (0..k).filter_map(move |t| {
-                    let i = (o * stride + t).checked_sub(p)?;
-                    (i < len).then_some((t, i))
-                })
-            };
             for q in 0..ho * wo {
                 let mut pairs = Vec::new();
-                for (ky, iy) in reads(q / wo, h) {
-                    for (kx, ix) in reads(q % wo, w) {
+                for (ky, iy) in conv.reads(q / wo, h) {
+                    for (kx, ix) in conv.reads(q % wo, w) {
                         pairs.push(((ky * k + kx) * c, (iy * w + ix) * width));
                     }
                 }

@@ -611,18 +611,12 @@ fn compact(ws: &mut Workspace, slots: usize, keep: &[usize]) {
 /// input offset)` pairs of its taps that read inside the image, and where each pixel's start.
 fn taps(conv: &PlaneConv, width: usize, cols: Range<usize>) -> Taps {
     let (k, wo, c) = (conv.k, conv.out_w(), cols.len());
-    let reads = |o: usize, len: usize| {
-        (0..k).filter_map(move |t| {
-            let i = (o * conv.stride + t).checked_sub(k / 2)?;
-            (i < len).then_some((t, i))
-        })
-    };
     let (mut pairs, mut starts) = (Vec::new(), Vec::new());
     let ohw = conv.out_h() * wo;
     for q in 0..ohw {
         starts.push(pairs.len());
-        for (ky, iy) in reads(q / wo, conv.h) {
-            for (kx, ix) in reads(q % wo, conv.w) {
+        for (ky, iy) in conv.reads(q / wo, conv.h) {
+            for (kx, ix) in conv.reads(q % wo, conv.w) {
                 pairs.push(((ky * k + kx) * c, (iy * conv.w + ix) * width + cols.start));
             }
         }
