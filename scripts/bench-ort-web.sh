@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The wasm CPU runtime against onnxruntime-web in headless Chromium on the same exported net
-# and test images (docs/benchmarks.md). Needs scripts/setup.sh and scripts/build-web.sh.
+# and test images (docs/benchmarks.md), the wasm package built from this tree first. Needs
+# scripts/setup.sh.
 #   scripts/bench-ort-web.sh [MODEL] [SECONDS] [ROUNDS]
 set -euo pipefail
 
@@ -10,6 +11,7 @@ cd "$ENAS4D_ROOT"
 
 model=${1:-models/tiny-s3/net.safetensors}
 images=64
+scripts/build-web.sh >/dev/null
 cargo build --release --bin enas4d --example network_input
 bin="$CARGO_TARGET_DIR/release"
 tmp=$(mktemp -d)

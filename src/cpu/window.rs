@@ -106,7 +106,7 @@ mod x86 {
         pad.clear();
         pad.resize((h + 2 * p) * pw * LANES, 0.0);
         for ch in (0..c).step_by(LANES) {
-            let lanes = lane_mask((c - ch).min(LANES));
+            let (live, lanes) = ((c - ch).min(LANES), lane_mask((c - ch).min(LANES)));
             // The plane's eight channels (zeros past `c`), inside a border of p zero pixels
             // (the border is never written, so it stays zero from the resize).
             for iy in 0..h {
@@ -131,6 +131,7 @@ mod x86 {
                         weight: &weight[ch..],
                         c,
                         lanes,
+                        full: live == LANES,
                         pad,
                         pw,
                         s,
@@ -162,6 +163,9 @@ mod x86 {
         c: usize,
         /// The run's channels that exist (the last vector of a plane may have fewer than 8).
         lanes: __m256i,
+        /// Whether all eight exist: outputs are then stored whole (a masked store costs
+        /// many times a plain one on some CPUs).
+        full: bool,
         /// The padded eight-channel plane, `pw` pixels a row.
         pad: &'a [f32],
         pw: usize,
@@ -186,7 +190,7 @@ mod x86 {
                 self.rows.end <= K
                     && last * LANES <= self.pad.len()
                     && (K * K - 1) * self.c < self.weight.len()
-                    && (R - 1) * width < out.len(),
+                    && (R - 1) * width + if self.full { LANES } else { 1 } <= out.len(),
                 "depthwise run out of bounds"
             );
             let (wp, xp, lanes) = (self.weight.as_ptr(), self.pad.as_ptr(), self.lanes);
@@ -208,8 +212,16 @@ mod x86 {
                 }
             }
             for (r, &acc) in acc.iter().enumerate() {
-                // SAFETY: inside the bounds asserted above, masked to the lanes that exist.
-                unsafe { _mm256_maskstore_ps(out.as_mut_ptr().add(r * width), lanes, acc) };
+                // SAFETY: inside the bounds asserted above: eight floats where all lanes
+                // exist, else masked to the lanes that do.
+                unsafe {
+                    let at = out.as_mut_ptr().add(r * width);
+                    if self.full {
+                        _mm256_storeu_ps(at, acc);
+                    } else {
+                        _mm256_maskstore_ps(at, lanes, acc);
+                    }
+                }
             }
         }
     }

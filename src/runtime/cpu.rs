@@ -307,20 +307,28 @@ impl StageWiseCpu {
         let (r, s0) = (p.resolution, p.stem_size());
         let patches = sized(&mut ws.patches, n * s0 * s0 * STEM_TAPS);
         // Patch of output pixel (oy, ox): taps (channel, ky, kx) of the 3×3 stride-2 window,
-        // zero outside the image.
-        for (i, image) in images.iter().enumerate() {
-            for oy in 0..s0 {
-                for ox in 0..s0 {
-                    let patch = &mut patches[((i * s0 + oy) * s0 + ox) * STEM_TAPS..][..STEM_TAPS];
-                    for (t, v) in patch.iter_mut().enumerate() {
-                        let (ci, ky, kx) = (t / 9, t / 3 % 3, t % 3);
-                        let (iy, ix) =
-                            ((2 * oy + ky).wrapping_sub(1), (2 * ox + kx).wrapping_sub(1));
-                        *v = if iy < r && ix < r {
-                            image[(ci * r + iy) * r + ix]
-                        } else {
-                            0.0
-                        };
+        // zero outside the image. Loops in tap order, so no tap index is divided.
+        for (image, patches) in images
+            .iter()
+            .zip(patches.chunks_exact_mut(s0 * s0 * STEM_TAPS))
+        {
+            for (q, patch) in patches.chunks_exact_mut(STEM_TAPS).enumerate() {
+                let (oy, ox) = (q / s0, q % s0);
+                let mut taps = patch.iter_mut();
+                for plane in image.chunks_exact(r * r).take(STEM_TAPS / 9) {
+                    for ky in 0..3 {
+                        let iy = (2 * oy + ky).wrapping_sub(1);
+                        let row = (iy < r).then(|| &plane[iy * r..][..r]);
+                        for kx in 0..3 {
+                            let ix = (2 * ox + kx).wrapping_sub(1);
+                            let v = match row {
+                                Some(row) if ix < r => row[ix],
+                                _ => 0.0,
+                            };
+                            if let Some(t) = taps.next() {
+                                *t = v;
+                            }
+                        }
                     }
                 }
             }
