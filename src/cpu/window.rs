@@ -106,7 +106,8 @@ mod x86 {
         pad.clear();
         pad.resize((h + 2 * p) * pw * LANES, 0.0);
         for ch in (0..c).step_by(LANES) {
-            let (live, lanes) = ((c - ch).min(LANES), lane_mask((c - ch).min(LANES)));
+            let live = (c - ch).min(LANES);
+            let lanes = lane_mask(live);
             // The plane's eight channels (zeros past `c`), inside a border of p zero pixels
             // (the border is never written, so it stays zero from the resize).
             for iy in 0..h {
