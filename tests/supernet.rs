@@ -150,8 +150,8 @@ fn loss_with(
 
 /// Worst gradient error of one comparison (the custom-op pass against the composed pass, a
 /// random config, images and labels from `rng`, of the S-stage net noised by `seed`, on one
-/// device), with where it was; panics on a loss
-/// mismatch or on a gradient present in one pass only. The error of each tensor is relative to
+/// device), with where it was; panics on a loss mismatch or on a gradient present in one pass
+/// only. The error of each tensor is relative to
 /// the larger of its largest entry and 1 % of the net's largest gradient: each gradient is a sum
 /// over the batch and every position, accumulated in f32 in a different order by the two
 /// passes, so a tensor whose sum cancels to far below the net's largest gradient G is compared

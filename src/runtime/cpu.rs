@@ -314,20 +314,16 @@ impl StageWiseCpu {
         {
             for (q, patch) in patches.chunks_exact_mut(STEM_TAPS).enumerate() {
                 let (oy, ox) = (q / s0, q % s0);
-                let mut taps = patch.iter_mut();
-                for plane in image.chunks_exact(r * r).take(STEM_TAPS / 9) {
-                    for ky in 0..3 {
+                for (plane, window) in image.chunks_exact(r * r).zip(patch.chunks_exact_mut(9)) {
+                    for (ky, taps) in window.chunks_exact_mut(3).enumerate() {
                         let iy = (2 * oy + ky).wrapping_sub(1);
                         let row = (iy < r).then(|| &plane[iy * r..][..r]);
-                        for kx in 0..3 {
+                        for (kx, t) in taps.iter_mut().enumerate() {
                             let ix = (2 * ox + kx).wrapping_sub(1);
-                            let v = match row {
+                            *t = match row {
                                 Some(row) if ix < r => row[ix],
                                 _ => 0.0,
                             };
-                            if let Some(t) = taps.next() {
-                                *t = v;
-                            }
                         }
                     }
                 }
