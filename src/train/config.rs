@@ -72,6 +72,12 @@ pub struct TrainConfig {
     /// train the wide nets at the resolutions and cuts the largest subnet never sees.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub widest_subnets: usize,
+    /// First-stage subnets per step besides those: stage 1's depths and kernels at random under
+    /// every later stage at its maximum, at a random resolution (and, in the expand phase,
+    /// random cuts). They train the later stages to complete any stage 1 to the largest net,
+    /// the shape of a searched net with a cheap first exit (DESIGN §4).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_stage_subnets: usize,
     /// In the expand phase, draw one set of stage cuts per step for the largest subnet and the
     /// random ones, so that the distillation teacher (the largest subnet's last exit) sits at
     /// the students' cuts and full-width nets train at every cut the search may pick
@@ -156,6 +162,7 @@ impl TrainConfig {
             batch,
             random_subnets: 1,
             widest_subnets: 0,
+            first_stage_subnets: 0,
             sampled_cuts: false,
             cuts: None,
             exit_weights: None,
@@ -186,10 +193,12 @@ impl TrainConfig {
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return bad("batch", &format!("must be in 1..={MAX_BATCH}"));
         }
-        if self.random_subnets + self.widest_subnets > MAX_SUBNETS {
+        if self.random_subnets + self.widest_subnets + self.first_stage_subnets > MAX_SUBNETS {
             return bad(
                 "random_subnets",
-                &format!("random_subnets + widest_subnets must be ≤ {MAX_SUBNETS}"),
+                &format!(
+                    "random_subnets + widest_subnets + first_stage_subnets must be ≤ {MAX_SUBNETS}"
+                ),
             );
         }
         if let Some(cuts) = &self.cuts {
@@ -394,14 +403,21 @@ mod tests {
     }
 
     #[test]
-    fn widest_subnets_default_to_zero_and_stay_out_of_old_configs() {
+    fn extra_subnets_default_to_zero_and_stay_out_of_old_configs() {
         let c = TrainConfig::schedule("full", 3).unwrap();
-        let mut v = serde_json::to_value(&c).unwrap();
-        assert!(v.get("widest_subnets").is_none(), "{v}");
-        v["widest_subnets"] = serde_json::json!(2);
-        let w: TrainConfig = serde_json::from_value(v).unwrap();
-        assert_eq!(w.widest_subnets, 2);
-        assert_eq!(serde_json::to_value(&w).unwrap()["widest_subnets"], 2);
+        for key in ["widest_subnets", "first_stage_subnets"] {
+            let mut v = serde_json::to_value(&c).unwrap();
+            assert!(v.get(key).is_none(), "{v}");
+            v[key] = serde_json::json!(2);
+            let w: TrainConfig = serde_json::from_value(v).unwrap();
+            assert_eq!((w.widest_subnets + w.first_stage_subnets), 2, "{key}");
+            assert_eq!(serde_json::to_value(&w).unwrap()[key], 2);
+        }
+        let mut over = c.clone();
+        over.first_stage_subnets = MAX_SUBNETS + 1 - over.random_subnets;
+        assert!(over.validate().is_err(), "the sandwich is bounded");
+        over.first_stage_subnets -= 1;
+        over.validate().unwrap();
     }
 
     #[test]

@@ -152,6 +152,10 @@ fn sandwich_loss(
             let mut picks = vec![Pick::Largest, Pick::Smallest];
             picks.extend(std::iter::repeat_n(Pick::Random, config.random_subnets));
             picks.extend(std::iter::repeat_n(Pick::Widest, config.widest_subnets));
+            picks.extend(std::iter::repeat_n(
+                Pick::FirstStage,
+                config.first_stage_subnets,
+            ));
             // The step's stage cuts for the largest and the random subnets, from a stream of
             // their own so that every other draw matches a run without `sampled_cuts`.
             let step_cuts = (config.sampled_cuts && phase == Phase::Expand).then(|| {

@@ -17,6 +17,9 @@ pub enum Pick {
     /// Every choice at its maximum except the resolution and (in the expand phase) the stage
     /// cuts, drawn at random.
     Widest,
+    /// Stage 1's elastic kernels and depths at random, every later stage's at its maximum,
+    /// expand ratios at their maximum; resolution and (in the expand phase) stage cuts random.
+    FirstStage,
 }
 
 /// A subnet of `phase`: dimensions not yet elastic keep the largest subnet's values.
@@ -30,13 +33,21 @@ pub fn sample<R: Rng + ?Sized>(
     let source = match pick {
         Pick::Largest => return largest,
         Pick::Smallest => SubnetConfig::smallest(preset),
-        Pick::Random | Pick::Widest => SubnetConfig::random(preset, rng),
+        Pick::Random | Pick::Widest | Pick::FirstStage => SubnetConfig::random(preset, rng),
     };
     let mut c = largest;
     c.resolution = source.resolution;
-    if pick == Pick::Widest {
+    if matches!(pick, Pick::Widest | Pick::FirstStage) {
         if phase == Phase::Expand {
             c.p = source.p;
+        }
+        if pick == Pick::FirstStage {
+            if phase != Phase::Full {
+                c.kernel[0].clone_from(&source.kernel[0]);
+            }
+            if matches!(phase, Phase::Depth | Phase::Expand) {
+                c.depth[0].clone_from(&source.depth[0]);
+            }
         }
         return c;
     }
@@ -114,5 +125,36 @@ mod tests {
         cuts.sort_by(|a, b| a.partial_cmp(b).unwrap());
         cuts.dedup();
         assert!(cuts.len() > 3, "cuts vary: {cuts:?}");
+    }
+
+    #[test]
+    fn first_stage_draws_only_stage_one() {
+        let preset = Preset::tiny(2, 10).unwrap();
+        let largest = SubnetConfig::largest(&preset);
+        let mut rng = SmallRng::seed_from_u64(11);
+        let (mut depths, mut kernels) = (Vec::new(), Vec::new());
+        for _ in 0..40 {
+            let f = sample(&preset, Phase::Expand, Pick::FirstStage, &mut rng);
+            f.validate(&preset).unwrap();
+            assert_eq!(f.expand, largest.expand);
+            assert_eq!(
+                (&f.kernel[1..], &f.depth[1..]),
+                (&largest.kernel[1..], &largest.depth[1..]),
+                "later stages stay at their maximum"
+            );
+            depths.extend(f.depth[0].iter().copied());
+            kernels.extend(f.kernel[0].iter().copied());
+            let k = sample(&preset, Phase::Kernel, Pick::FirstStage, &mut rng);
+            assert_eq!(
+                k.depth, largest.depth,
+                "depth is elastic only from the depth phase"
+            );
+        }
+        depths.sort_unstable();
+        depths.dedup();
+        kernels.sort_unstable();
+        kernels.dedup();
+        assert_eq!(depths, preset.depths, "every stage-1 depth is drawn");
+        assert_eq!(kernels, preset.kernels, "every stage-1 kernel is drawn");
     }
 }
