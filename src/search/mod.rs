@@ -41,7 +41,8 @@ pub struct SearchOptions {
     /// Average-MACs budgets searched in turn, one per generation (cycled).
     pub budgets: Vec<f64>,
     /// Subnets measured before evolution: the largest, the smallest, the largest at each
-    /// choice of stage cuts, then random ones.
+    /// choice of stage cuts and at each resolution, the largest under a shallow stage 1 at each
+    /// resolution (S ≥ 2), then random ones.
     pub initial: usize,
     /// Parents kept per generation.
     pub population: usize,
@@ -246,6 +247,35 @@ fn samples(preset: &Preset, measured: &[Measured]) -> Result<Samples> {
     Ok((x, y))
 }
 
+/// With S ≥ 2, the largest subnet at each resolution (largest first) with stage 1 at the
+/// smallest depth and at the largest, then the smallest, kernel: the cheap-first-exit nets that
+/// `first_stage_subnets` trains (DESIGN §4).
+fn shallow_first_stages(preset: &Preset) -> Vec<SubnetConfig> {
+    let (Some(&depth), Some(&small), Some(&large)) = (
+        preset.depths.first(),
+        preset.kernels.first(),
+        preset.kernels.last(),
+    ) else {
+        return Vec::new();
+    };
+    if preset.stages < 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for &resolution in preset.resolutions.iter().rev() {
+        for kernel in [large, small] {
+            let mut c = SubnetConfig {
+                resolution,
+                ..SubnetConfig::largest(preset)
+            };
+            c.depth[0].iter_mut().for_each(|d| *d = depth);
+            c.kernel[0].iter_mut().for_each(|k| *k = kernel);
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Runs (or continues) the search; `progress(done, total)` is called after each measurement.
 pub fn search(
     state: &mut SearchState,
@@ -260,7 +290,7 @@ pub fn search(
     let mut rng = SmallRng::seed_from_u64(o.seed);
     // The nets training runs every step (sandwich rule, DESIGN §4): the extremes, the largest
     // at each choice of cuts (so that the front reaches the wide nets with cheap early exits)
-    // and at each resolution; then random subnets.
+    // and at each resolution, the largest under a shallow stage 1; then random subnets.
     let mut initial = vec![
         SubnetConfig::largest(preset),
         SubnetConfig::smallest(preset),
@@ -272,6 +302,7 @@ pub fn search(
     for c in SubnetConfig::largest_per_cuts(preset)
         .into_iter()
         .chain(per_resolution)
+        .chain(shallow_first_stages(preset))
     {
         if initial.len() < o.initial && !initial.contains(&c) {
             initial.push(c);
@@ -349,4 +380,39 @@ pub fn search(
         state.save(p)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shallow_first_stages_cut_only_stage_one() {
+        assert!(shallow_first_stages(&Preset::tiny(1, 10).unwrap()).is_empty());
+        let preset = Preset::tiny(2, 10).unwrap();
+        let largest = SubnetConfig::largest(&preset);
+        let seeds = shallow_first_stages(&preset);
+        assert_eq!(seeds.len(), 2 * preset.resolutions.len());
+        for c in &seeds {
+            c.validate(&preset).unwrap();
+            assert!(c.depth[0].iter().all(|&d| d == preset.depths[0]));
+            assert_eq!(
+                (&c.depth[1], &c.kernel[1]),
+                (&largest.depth[1], &largest.kernel[1])
+            );
+            assert_eq!((&c.expand, &c.p), (&largest.expand, &largest.p));
+            let cum = count(&preset, c).unwrap().cum_macs;
+            let full = count(
+                &preset,
+                &SubnetConfig {
+                    resolution: c.resolution,
+                    ..largest.clone()
+                },
+            )
+            .unwrap()
+            .cum_macs;
+            assert!(cum[0] < full[0], "a shallow stage 1 is a cheaper exit 1");
+        }
+        assert_eq!(seeds[0].resolution, *preset.resolutions.last().unwrap());
+    }
 }
