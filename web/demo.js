@@ -227,7 +227,7 @@ window.enas4dDemo = {
     const results = await classifyAll();
     const first = state.gallery[0];
     if (first) await classifyElement(first.img, first.label);
-    return { backend: state.model.backend, results };
+    return { backend: state.model.backend, stages: state.info.stages, results };
   },
   // For the browser test: every operating point of the budget slider classifies the gallery
   // as the thresholds of that point do; the number of disagreements.

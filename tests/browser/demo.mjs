@@ -53,9 +53,9 @@ try {
       continue;
     }
     for (const gpu of [true, false]) {
-      const { backend, results } = await page.evaluate(([g, t]) => window.enas4dDemo.run(g, t), [gpu, tau]);
+      const { backend, stages, results } = await page.evaluate(([g, t]) => window.enas4dDemo.run(g, t), [gpu, tau]);
       if (gpu !== backend.startsWith('webgpu')) problems.push(`asked for ${gpu ? 'WebGPU' : 'CPU'}, got ${backend}`);
-      const hist = new Array(3).fill(0);
+      const hist = new Array(stages).fill(0);
       let mismatches = 0;
       const exitsBy = { right: [], wrong: [] };
       for (const r of results) {
