@@ -155,10 +155,17 @@ fn should_classify_batches_with_per_sample_exits() {
     let net = enas4d::format::ExportedNet::load(&path).unwrap();
     let runtime = StageWiseCpu::new(&net.preset, &net.config, net.weights.clone()).unwrap();
     let images = gallery(net.config.resolution as usize);
+    let stages = net.preset.stages;
+    assert!(stages >= 2, "the shipped net has early exits");
     // About half the images leave at exit 1.
     let mut conf: Vec<f32> = images
         .iter()
-        .map(|x| runtime.classify(x, &[0.0, 0.0]).unwrap().confidence)
+        .map(|x| {
+            runtime
+                .classify(x, &vec![0.0; stages - 1])
+                .unwrap()
+                .confidence
+        })
         .collect();
     conf.sort_by(f32::total_cmp);
     // Halfway across the widest gap between two images' confidences in the middle half.
@@ -171,8 +178,10 @@ fn should_classify_batches_with_per_sample_exits() {
         conf[m + 1] - conf[m] > 1e-4,
         "confidences too close: {conf:?}"
     );
-    // Exit 2 never taken (no confidence exceeds 1), so no exit-2 confidence meets τ by chance.
-    let thresholds = [tau, 1.0];
+    // Exits 2 … S − 1 never taken (no confidence exceeds 1), so none of their confidences meets
+    // τ by chance.
+    let mut thresholds = vec![1.0; stages - 1];
+    thresholds[0] = tau;
     let batch = runtime.classify_batch(&images, &thresholds).unwrap();
     assert_eq!(batch.len(), images.len());
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0);
