@@ -31,11 +31,13 @@ pub struct SearchArgs {
     /// Output folder: state.json (resumable), front.json, pareto.svg.
     #[arg(long, default_value = "runs/search")]
     out: PathBuf,
-    /// Continue the search saved in --out.
+    /// Continue the search saved in --out, with its settings; a larger --generations extends
+    /// it, any other changed setting is refused.
     #[arg(long)]
     resume: bool,
     /// Subnets measured before evolution (the largest, the smallest, the largest at each
-    /// choice of stage cuts, then random ones).
+    /// choice of stage cuts and resolution, the largest under a shallow stage 1, then random
+    /// ones).
     #[arg(long, default_value_t = 24)]
     initial: usize,
     /// Generations of evolution.
@@ -192,7 +194,9 @@ fn run_search(
     set: &Settings,
 ) -> Result<SearchState, Box<dyn std::error::Error>> {
     let mut state = if set.resume && state_path.exists() {
-        SearchState::load(state_path)?
+        let mut state = SearchState::load(state_path)?;
+        state.resume_with(&options)?;
+        state
     } else {
         SearchState::new(options)
     };

@@ -146,6 +146,45 @@ impl SearchState {
         serde_json::from_str(&s).map_err(|e| Error::data(path, format!("search state: {e}")))
     }
 
+    /// Continues this state under `options`: more (or as many) generations extend the search;
+    /// any other change of settings is an error naming the setting, since the measured subnets
+    /// and the generations run so far depend on them.
+    pub fn resume_with(&mut self, options: &SearchOptions) -> Result<()> {
+        let same_but_generations = SearchOptions {
+            generations: self.options.generations,
+            ..options.clone()
+        };
+        if same_but_generations != self.options {
+            let old = serde_json::to_value(&self.options)
+                .map_err(|e| Error::encode("the search options", e))?;
+            let new = serde_json::to_value(options)
+                .map_err(|e| Error::encode("the search options", e))?;
+            let field = old
+                .as_object()
+                .and_then(|o| o.iter().find(|(k, v)| new.get(k.as_str()) != Some(v)))
+                .map_or("options".to_string(), |(k, _)| k.clone());
+            return Err(Error::config(
+                field.clone(),
+                format!(
+                    "the search being resumed used {}, now {}; resume with its settings or \
+                     search into another folder",
+                    old[&field], new[&field]
+                ),
+            ));
+        }
+        if options.generations < self.generation {
+            return Err(Error::config(
+                "generations",
+                format!(
+                    "the search being resumed has already run {} generations, more than {}",
+                    self.generation, options.generations
+                ),
+            ));
+        }
+        self.options.generations = options.generations;
+        Ok(())
+    }
+
     /// Saves atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let s = serde_json::to_vec(self).map_err(|e| Error::encode("the search state", e))?;
@@ -385,6 +424,44 @@ pub fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resume_extends_generations_and_refuses_other_changes() {
+        let options = SearchOptions {
+            budgets: vec![2e6],
+            initial: 8,
+            population: 4,
+            generations: 3,
+            children: 16,
+            measure_per_generation: 3,
+            mutation_rate: 0.2,
+            seed: 5,
+        };
+        let mut state = SearchState::new(options.clone());
+        state.generation = 3;
+        let more = SearchOptions {
+            generations: 6,
+            ..options.clone()
+        };
+        state.resume_with(&more).unwrap();
+        assert_eq!(state.options, more);
+        let fewer = SearchOptions {
+            generations: 2,
+            ..options.clone()
+        };
+        let err = state.resume_with(&fewer).unwrap_err().to_string();
+        assert!(err.contains("generations"), "{err}");
+        let other = SearchOptions {
+            seed: 6,
+            ..more.clone()
+        };
+        let err = state.resume_with(&other).unwrap_err().to_string();
+        assert!(
+            err.contains("seed") && err.contains('5') && err.contains('6'),
+            "{err}"
+        );
+        assert_eq!(state.options, more, "a refused resume changes nothing");
+    }
 
     #[test]
     fn shallow_first_stages_cut_only_stage_one() {

@@ -410,7 +410,7 @@ mod tests {
             assert!(v.get(key).is_none(), "{v}");
             v[key] = serde_json::json!(2);
             let w: TrainConfig = serde_json::from_value(v).unwrap();
-            assert_eq!((w.widest_subnets + w.first_stage_subnets), 2, "{key}");
+            assert_eq!(w.widest_subnets + w.first_stage_subnets, 2, "{key}");
             assert_eq!(serde_json::to_value(&w).unwrap()[key], 2);
         }
         let mut over = c.clone();
