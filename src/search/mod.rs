@@ -150,25 +150,21 @@ impl SearchState {
     /// any other change of settings is an error naming the setting, since the measured subnets
     /// and the generations run so far depend on them.
     pub fn resume_with(&mut self, options: &SearchOptions) -> Result<()> {
-        let same_but_generations = SearchOptions {
-            generations: self.options.generations,
-            ..options.clone()
+        let value = |o: &SearchOptions| {
+            serde_json::to_value(o).map_err(|e| Error::encode("the search options", e))
         };
-        if same_but_generations != self.options {
-            let old = serde_json::to_value(&self.options)
-                .map_err(|e| Error::encode("the search options", e))?;
-            let new = serde_json::to_value(options)
-                .map_err(|e| Error::encode("the search options", e))?;
-            let field = old
-                .as_object()
-                .and_then(|o| o.iter().find(|(k, v)| new.get(k.as_str()) != Some(v)))
-                .map_or("options".to_string(), |(k, _)| k.clone());
+        let (old, new) = (value(&self.options)?, value(options)?);
+        let changed = old.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, v)| k.as_str() != "generations" && new.get(k.as_str()) != Some(v))
+        });
+        if let Some((field, was)) = changed {
             return Err(Error::config(
                 field.clone(),
                 format!(
-                    "the search being resumed used {}, now {}; resume with its settings or \
+                    "the search being resumed used {was}, now {}; resume with its settings or \
                      search into another folder",
-                    old[&field], new[&field]
+                    new[field]
                 ),
             ));
         }
