@@ -38,23 +38,23 @@ mkdir -p "$out"
 echo "== kernels: selftest on this machine's GPU"
 "$bin" selftest | tail -n 3
 
-s3=models/tiny-s3/supernet.bin
-s1=models/tiny-s1/supernet.bin
+multi=models/tiny-s2/ab22-first-stage/supernet.bin
+s1=models/tiny-s1/ab23-longer/supernet.bin
 if [ "$train" = 1 ]; then
   echo "== training both supernets (quick schedule)"
-  for s in 3 1; do
+  for s in 2 1; do
     "$bin" train --schedule quick --stages "$s" --out "$out/train-s$s" --quiet
   done
-  s3="$out/train-s3/supernet.bin"
+  multi="$out/train-s2/supernet.bin"
   s1="$out/train-s1/supernet.bin"
 fi
 
 echo "== search under an average budget of $budget MACs"
-"$bin" search --model "$s3" --static-model "$s1" --budget "$budget" --out "$out/search" \
+"$bin" search --model "$multi" --static-model "$s1" --budget "$budget" --out "$out/search" \
   --initial 12 --generations 4 --val-images 1000 --test-images 2000 --bn-images 500 --quiet
 
 echo "== export the chosen net"
-"$bin" export --model "$s3" --search "$out/search/front.json" --out "$out/net.safetensors"
+"$bin" export --model "$multi" --search "$out/search/front.json" --out "$out/net.safetensors"
 
 echo "== classify sample test images (stage by stage, early exit)"
 "$bin" gallery --out "$out/gallery" --count 8
@@ -63,7 +63,7 @@ echo "== classify sample test images (stage by stage, early exit)"
 echo
 echo "run: done in $((SECONDS - t0)) s"
 echo "  Pareto plot:    $out/search/pareto.svg (front: $out/search/front.json)"
-echo "  training curve: $(dirname "$s3")/curve.svg"
+echo "  training curve: $(dirname "$multi")/curve.svg"
 echo "  exported model: $out/net.safetensors"
 echo "  classify more:  $bin infer --model $out/net.safetensors IMAGE..."
 echo "  browser demo:   scripts/build-npm.sh && node tests/browser/serve.mjs, then open http://127.0.0.1:8080/"

@@ -16,13 +16,14 @@ pub mod search;
 #[cfg(feature = "train")]
 pub mod train;
 
-/// The shipped multi-stage supernet, relative to the repository root.
+/// The shipped multi-stage supernet (S = 2, the one the shipped nets were searched on),
+/// relative to the repository root.
 #[cfg(feature = "train")]
-pub const DEFAULT_SUPERNET: &str = "models/tiny-s3/supernet.bin";
+pub const DEFAULT_SUPERNET: &str = "models/tiny-s2/ab22-first-stage/supernet.bin";
 
-/// The shipped static (S = 1) supernet.
+/// The shipped static (S = 1) supernet, trained on as many images as [`DEFAULT_SUPERNET`].
 #[cfg(feature = "train")]
-pub const DEFAULT_STATIC: &str = "models/tiny-s1/supernet.bin";
+pub const DEFAULT_STATIC: &str = "models/tiny-s1/ab23-longer/supernet.bin";
 
 /// The shipped exported multi-stage net.
 pub const DEFAULT_MODEL: &str = "models/tiny-s3/net.safetensors";
