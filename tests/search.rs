@@ -51,6 +51,7 @@ fn options(generations: usize) -> SearchOptions {
         measure_per_generation: 3,
         mutation_rate: 0.2,
         seed: 5,
+        measurement: None,
     }
 }
 

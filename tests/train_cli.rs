@@ -514,27 +514,26 @@ fn search_reports_static_and_cascade_baselines() {
     let multi = train(3, "s3");
     let single = train(1, "s1");
     let out = tmp.path().join("search");
-    let o = Command::new(BIN)
-        .args(["search", "--quiet", "--initial", "5", "--generations", "1"])
-        .args([
-            "--val-images",
-            "40",
-            "--bn-images",
-            "20",
-            "--test-images",
-            "30",
-        ])
-        .args(["--budget", "4M", "--budget", "20M", "--model"])
-        .arg(&multi)
-        .arg("--static-model")
-        .arg(&single)
-        .arg("--data")
-        .arg(format!("idx:{}", data.display()))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let search = |bn_images: &str| {
+        let mut c = Command::new(BIN);
+        c.args(["search", "--quiet", "--resume", "--initial", "5"])
+            .args(["--generations", "1", "--val-images", "40"])
+            .args(["--bn-images", bn_images, "--test-images", "30"])
+            .args(["--budget", "4M", "--budget", "20M", "--model"])
+            .arg(&multi)
+            .arg("--static-model")
+            .arg(&single)
+            .arg("--data")
+            .arg(format!("idx:{}", data.display()))
+            .arg("--out")
+            .arg(&out);
+        c
+    };
+    let o = search("20").output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A resume that would measure with other BN images is refused, naming the setting.
+    let err = rejected(&mut search("10"));
+    assert!(err.contains("measurement") && err.contains("20"), "{err}");
     let front: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("front.json")).unwrap()).unwrap();
     let roomy = &front["budgets"][1];

@@ -9,7 +9,7 @@ use enas4d::data::{DataSource, Dataset};
 use enas4d::runtime::thresholds::{evaluate, ExitRecords};
 use enas4d::search::{
     best_cascade_at, cascade_front, cascade_members, cascade_records, plot_front, search,
-    BudgetResult, CascadePoint, CurvePoint, Front, FrontPoint, Scored, ScoredCascade,
+    BudgetResult, CascadePoint, CurvePoint, Front, FrontPoint, Measurement, Scored, ScoredCascade,
     SearchOptions, SearchState, Series, SupernetEvaluator, TestCurves,
 };
 use enas4d::space::{count, Preset, SubnetConfig};
@@ -50,9 +50,11 @@ pub struct SearchArgs {
     /// split; at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     test_images: Option<u64>,
-    /// Training images for BN re-estimation per subnet.
-    #[arg(long, default_value_t = 500)]
-    bn_images: usize,
+    /// Training images for BN re-estimation per subnet (default: each supernet's own
+    /// `bn_images`, the number `eval` and `export` use, so that the search measures the nets
+    /// `export` writes).
+    #[arg(long)]
+    bn_images: Option<usize>,
     /// Data: fashion-mnist (built in), idx:DIR, cifar:DIR or folder:DIR[:SIZE].
     #[arg(long, default_value = "fashion-mnist")]
     data: String,
@@ -181,9 +183,16 @@ fn open(
 /// How each search runs.
 struct Settings<'a> {
     resume: bool,
-    bn_images: usize,
+    bn_images: Option<usize>,
     device: &'a burn::tensor::Device,
     quiet: bool,
+}
+
+impl Settings<'_> {
+    /// BN re-estimation images for the subnets of `ctx`'s supernet.
+    fn bn_images(&self, ctx: &Context) -> usize {
+        self.bn_images.unwrap_or(ctx.ckpt.header.config.bn_images)
+    }
 }
 
 fn run_search(
@@ -193,6 +202,13 @@ fn run_search(
     label: &str,
     set: &Settings,
 ) -> Result<SearchState, Box<dyn std::error::Error>> {
+    let options = SearchOptions {
+        measurement: Some(Measurement {
+            val_images: ctx.val.len(),
+            bn_images: set.bn_images(ctx),
+        }),
+        ..options
+    };
     let mut state = if set.resume && state_path.exists() {
         let mut state = SearchState::load(state_path)?;
         state.resume_with(&options)?;
@@ -205,7 +221,7 @@ fn run_search(
         net: &ctx.ckpt.net,
         preset: &preset,
         bn_data: &ctx.train,
-        bn_images: set.bn_images,
+        bn_images: set.bn_images(ctx),
         data: &ctx.val,
         device: set.device.clone(),
     };
@@ -270,6 +286,7 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         measure_per_generation: 4,
         mutation_rate: 0.15,
         seed: args.seed,
+        measurement: None,
     };
     std::fs::create_dir_all(&args.out).map_err(|e| enas4d::Error::write(&args.out, e))?;
     let set = Settings {
@@ -310,10 +327,10 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         )?),
         None => None,
     };
-    let mut multi_test = TestRecords::new(&multi, &test, args.bn_images, &device);
+    let mut multi_test = TestRecords::new(&multi, &test, set.bn_images(&multi), &device);
     let mut static_test = static_ctx
         .as_ref()
-        .map(|ctx| TestRecords::new(ctx, &test, args.bn_images, &device));
+        .map(|ctx| TestRecords::new(ctx, &test, set.bn_images(ctx), &device));
     let members = static_state
         .as_ref()
         .map(|st| cascade_members(&st.measured))

@@ -56,6 +56,19 @@ pub struct SearchOptions {
     pub mutation_rate: f64,
     /// Seed.
     pub seed: u64,
+    /// How each subnet is measured, kept so that a resume measures the same way (the evolution
+    /// does not read it); `None` in states saved before it was recorded.
+    #[serde(default)]
+    pub measurement: Option<Measurement>,
+}
+
+/// How a search measures each subnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Validation images.
+    pub val_images: usize,
+    /// Training images for BN re-estimation.
+    pub bn_images: usize,
 }
 
 impl SearchOptions {
@@ -154,9 +167,13 @@ impl SearchState {
             serde_json::to_value(o).map_err(|e| Error::encode("the search options", e))
         };
         let (old, new) = (value(&self.options)?, value(options)?);
+        // A state saved before the measurement was recorded takes the one given now.
         let changed = old.as_object().and_then(|o| {
-            o.iter()
-                .find(|(k, v)| k.as_str() != "generations" && new.get(k.as_str()) != Some(v))
+            o.iter().find(|(k, v)| {
+                let free =
+                    k.as_str() == "generations" || (k.as_str() == "measurement" && v.is_null());
+                !free && new.get(k.as_str()) != Some(v)
+            })
         });
         if let Some((field, was)) = changed {
             return Err(Error::config(
@@ -177,7 +194,7 @@ impl SearchState {
                 ),
             ));
         }
-        self.options.generations = options.generations;
+        self.options = options.clone();
         Ok(())
     }
 
@@ -432,6 +449,10 @@ mod tests {
             measure_per_generation: 3,
             mutation_rate: 0.2,
             seed: 5,
+            measurement: Some(Measurement {
+                val_images: 100,
+                bn_images: 50,
+            }),
         };
         let mut state = SearchState::new(options.clone());
         state.generation = 3;
@@ -457,6 +478,22 @@ mod tests {
             "{err}"
         );
         assert_eq!(state.options, more, "a refused resume changes nothing");
+        let fewer_bn = SearchOptions {
+            measurement: Some(Measurement {
+                val_images: 100,
+                bn_images: 20,
+            }),
+            ..more.clone()
+        };
+        let err = state.resume_with(&fewer_bn).unwrap_err().to_string();
+        assert!(
+            err.contains("measurement") && err.contains("50") && err.contains("20"),
+            "{err}"
+        );
+        // A state saved before the measurement was recorded takes the one given now.
+        state.options.measurement = None;
+        state.resume_with(&fewer_bn).unwrap();
+        assert_eq!(state.options, fewer_bn);
     }
 
     #[test]
