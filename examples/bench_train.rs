@@ -260,6 +260,7 @@ fn burn_step(
         let opts = PassOptions {
             bn: BnMode::Batch,
             dropout: 0.1,
+            detach_early_exits: false,
             composed,
         };
         let logits = forward(&net, plan, x, &mut masks, opts)?;
@@ -400,6 +401,7 @@ fn write_check(
     let opts = PassOptions {
         bn: BnMode::Batch,
         dropout: 0.0,
+        detach_early_exits: false,
         composed: false,
     };
     let mut masks = MaskCache::new(device);

@@ -88,6 +88,7 @@ fn all_exits_match_the_reference() {
             let record = PassOptions {
                 bn: BnMode::Record(&mut rec),
                 dropout: 0.0,
+                detach_early_exits: false,
                 composed: false,
             };
             forward(&net, &plan, x.clone(), &mut masks, record).unwrap();
@@ -95,6 +96,7 @@ fn all_exits_match_the_reference() {
             let fixed = PassOptions {
                 bn: BnMode::Fixed(&stats),
                 dropout: 0.0,
+                detach_early_exits: false,
                 composed: false,
             };
             let logits = forward(&net, &plan, x, &mut masks, fixed).unwrap();
@@ -140,6 +142,7 @@ fn loss_with(
         PassOptions {
             bn: BnMode::Batch,
             dropout: 0.0,
+            detach_early_exits: false,
             composed,
         },
     )
@@ -426,6 +429,7 @@ fn early_exit_gradients_never_touch_later_stages() {
         PassOptions {
             bn: BnMode::Batch,
             dropout: 0.0,
+            detach_early_exits: false,
             composed: false,
         },
     )
@@ -458,6 +462,65 @@ fn early_exit_gradients_never_touch_later_stages() {
     assert!(checked > 1000);
 }
 
+/// `detach_early_exits`: the same logits, and exit 1's loss reaches exit 1's classifier only,
+/// while without it the same loss reaches the shared layers (the first block's projection and
+/// the feature mix).
+#[test]
+fn detached_early_exits_train_their_classifiers_only() {
+    let seed = common::fresh_seed("detached_early_exits_train_their_classifiers_only");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let device = Device::flex().autodiff();
+    let preset = Preset::tiny(2, 10).unwrap();
+    let net = noisy_net(&preset, &device, seed);
+    let config = SubnetConfig::random(&preset, &mut rng);
+    let plan = Plan::new(&preset, &config).unwrap();
+    let (_, x) = images(&mut rng, 3, plan.resolution, &device);
+    let pass = |detach: bool| {
+        let mut masks = MaskCache::new(&device);
+        forward(
+            &net,
+            &plan,
+            x.clone(),
+            &mut masks,
+            PassOptions {
+                bn: BnMode::Batch,
+                dropout: 0.0,
+                detach_early_exits: detach,
+                composed: false,
+            },
+        )
+        .unwrap()
+    };
+    let (attached, detached) = (pass(false), pass(true));
+    for (a, d) in attached.iter().zip(&detached) {
+        assert_eq!(host(a.clone()), host(d.clone()), "seed {seed}");
+    }
+    let shared = |grads: &_| {
+        let project = net.blocks[0].project.weight.val().grad(grads);
+        let mix = net.feature_mix.val().grad(grads);
+        [project, mix].map(|g| g.map(|g| host(g).iter().any(|v| *v != 0.0)))
+    };
+    let head = |grads: &_| {
+        let g = net.classifiers[0].weight.val().grad(grads).unwrap();
+        host(g).iter().any(|v| *v != 0.0)
+    };
+    let grads = attached[0].clone().sum().backward();
+    assert!(head(&grads), "seed {seed}");
+    assert_eq!(shared(&grads), [Some(true), Some(true)], "seed {seed}");
+    let grads = detached[0].clone().sum().backward();
+    assert!(head(&grads), "seed {seed}");
+    for g in shared(&grads) {
+        assert_ne!(
+            g,
+            Some(true),
+            "seed {seed}: exit 1's loss reached a shared layer"
+        );
+    }
+    // The last exit still trains the shared layers.
+    let grads = detached[1].clone().sum().backward();
+    assert_eq!(shared(&grads), [Some(true), Some(true)], "seed {seed}");
+}
+
 /// Sorting channels by importance leaves the largest subnet's function unchanged, every exit
 /// of it, for S = 1 and S = 3: channels move only inside their stage's slice.
 #[test]
@@ -480,6 +543,7 @@ fn channel_sorting_keeps_the_largest_subnet() {
                 PassOptions {
                     bn: BnMode::Batch,
                     dropout: 0.0,
+                    detach_early_exits: false,
                     composed: false,
                 },
             )

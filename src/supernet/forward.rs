@@ -23,6 +23,9 @@ pub struct PassOptions<'a> {
     pub bn: BnMode<'a>,
     /// Dropout probability before each classifier (training only; 0 disables it).
     pub dropout: f64,
+    /// Detach the features every exit but the last reads, so that their losses reach their
+    /// classifiers only (training only).
+    pub detach_early_exits: bool,
     /// Run the elastic convolutions, the batch norms and the activations as compositions of
     /// plain burn ops ([`elastic::reference`], burn's activations) instead of the custom ops
     /// ([`elastic`]): for comparison only (slices use [`elastic::narrow`] either way).
@@ -313,6 +316,9 @@ pub fn forward(
                 let head = net.classifiers.get(*stage).ok_or_else(broken)?;
                 let c = cols.end(*stage) as usize;
                 let mut feats = leading(features.clone().ok_or_else(broken)?, [n, c])?;
+                if options.detach_early_exits && *stage + 1 < plan.stages {
+                    feats = feats.detach();
+                }
                 if options.dropout > 0.0 {
                     let keep = 1.0 - options.dropout;
                     let device = pass.masks.device();

@@ -111,6 +111,11 @@ pub struct TrainConfig {
     /// targets of its own subnet's last exit (IMTA-style, DESIGN §4). 0 (default): off.
     #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub self_distill: f64,
+    /// Early exits' losses train their own classifiers only: the features an exit before the
+    /// last reads are detached from its loss, so every layer they pass through is shaped by
+    /// the last exit alone (DESIGN §4). Default false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub detach_early_exits: bool,
     /// Dropout before each classifier.
     pub dropout: f64,
     /// Training images held out for validation (fixed seed).
@@ -172,6 +177,7 @@ impl TrainConfig {
             distill: 1.0,
             teacher: None,
             self_distill: 0.0,
+            detach_early_exits: false,
             dropout: 0.1,
             val_size,
             val_seed: None,

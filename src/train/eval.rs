@@ -54,6 +54,7 @@ pub fn calibrate(
             PassOptions {
                 bn: BnMode::Record(&mut rec),
                 dropout: 0.0,
+                detach_early_exits: false,
                 composed: false,
             },
         )?;
@@ -82,6 +83,7 @@ pub fn exit_logits(
             PassOptions {
                 bn: BnMode::Fixed(stats),
                 dropout: 0.0,
+                detach_early_exits: false,
                 composed: false,
             },
         )?;

@@ -201,6 +201,7 @@ fn sandwich_loss(
             PassOptions {
                 bn: BnMode::Batch,
                 dropout: config.dropout,
+                detach_early_exits: config.detach_early_exits,
                 composed: false,
             },
         )?;

@@ -75,6 +75,7 @@ impl Teacher {
             PassOptions {
                 bn: BnMode::Batch,
                 dropout: 0.0,
+                detach_early_exits: false,
                 composed: false,
             },
         )?;
