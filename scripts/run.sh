@@ -51,7 +51,7 @@ fi
 
 echo "== search under an average budget of $budget MACs"
 "$bin" search --model "$multi" --static-model "$s1" --budget "$budget" --out "$out/search" \
-  --initial 12 --generations 4 --val-images 1000 --test-images 2000 --bn-images 500 --quiet
+  --initial 12 --generations 4 --val-images 1000 --test-images 2000 --quiet
 
 echo "== export the chosen net"
 "$bin" export --model "$multi" --search "$out/search/front.json" --out "$out/net.safetensors"
