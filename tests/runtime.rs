@@ -158,14 +158,10 @@ fn should_classify_batches_with_per_sample_exits() {
     let stages = net.preset.stages;
     assert!(stages >= 2, "the shipped net has early exits");
     // About half the images leave at exit 1.
+    let at_exit1 = vec![0.0; stages - 1];
     let mut conf: Vec<f32> = images
         .iter()
-        .map(|x| {
-            runtime
-                .classify(x, &vec![0.0; stages - 1])
-                .unwrap()
-                .confidence
-        })
+        .map(|x| runtime.classify(x, &at_exit1).unwrap().confidence)
         .collect();
     conf.sort_by(f32::total_cmp);
     // Halfway across the widest gap between two images' confidences in the middle half.

@@ -125,6 +125,30 @@ fn loss_of(
     loss_with(net, plan, x, labels, device, false)
 }
 
+/// Every exit's logits of `plan` through `net` on `x`, with batch statistics and no dropout.
+fn batch_logits(
+    net: &Supernet,
+    plan: &Plan,
+    x: &Tensor<4>,
+    detach_early_exits: bool,
+    composed: bool,
+) -> Vec<Tensor<2>> {
+    let mut masks = MaskCache::new(&x.device());
+    forward(
+        net,
+        plan,
+        x.clone(),
+        &mut masks,
+        PassOptions {
+            bn: BnMode::Batch,
+            dropout: 0.0,
+            detach_early_exits,
+            composed,
+        },
+    )
+    .unwrap()
+}
+
 fn loss_with(
     net: &Supernet,
     plan: &Plan,
@@ -133,20 +157,7 @@ fn loss_with(
     device: &Device,
     composed: bool,
 ) -> Tensor<1> {
-    let mut masks = MaskCache::new(device);
-    let logits = forward(
-        net,
-        plan,
-        x.clone(),
-        &mut masks,
-        PassOptions {
-            bn: BnMode::Batch,
-            dropout: 0.0,
-            detach_early_exits: false,
-            composed,
-        },
-    )
-    .unwrap();
+    let logits = batch_logits(net, plan, x, false, composed);
     let targets = smoothed_targets(labels, plan.classes, 0.1, device);
     multi_exit_loss(&logits, &targets, None, LossWeights::default())
 }
@@ -420,20 +431,7 @@ fn early_exit_gradients_never_touch_later_stages() {
     let config = SubnetConfig::random(&preset, &mut rng);
     let plan = Plan::new(&preset, &config).unwrap();
     let (_, x) = images(&mut rng, 4, plan.resolution, &device);
-    let mut masks = MaskCache::new(&device);
-    let logits = forward(
-        &net,
-        &plan,
-        x,
-        &mut masks,
-        PassOptions {
-            bn: BnMode::Batch,
-            dropout: 0.0,
-            detach_early_exits: false,
-            composed: false,
-        },
-    )
-    .unwrap();
+    let logits = batch_logits(&net, &plan, &x, false, false);
     let grads = logits[0].clone().sum().backward();
     let mut checked = 0;
     for (bp, p) in plan.blocks.iter().zip(
@@ -475,22 +473,7 @@ fn detached_early_exits_train_their_classifiers_only() {
     let config = SubnetConfig::random(&preset, &mut rng);
     let plan = Plan::new(&preset, &config).unwrap();
     let (_, x) = images(&mut rng, 3, plan.resolution, &device);
-    let pass = |detach: bool| {
-        let mut masks = MaskCache::new(&device);
-        forward(
-            &net,
-            &plan,
-            x.clone(),
-            &mut masks,
-            PassOptions {
-                bn: BnMode::Batch,
-                dropout: 0.0,
-                detach_early_exits: detach,
-                composed: false,
-            },
-        )
-        .unwrap()
-    };
+    let pass = |detach: bool| batch_logits(&net, &plan, &x, detach, false);
     let (attached, detached) = (pass(false), pass(true));
     for (a, d) in attached.iter().zip(&detached) {
         assert_eq!(host(a.clone()), host(d.clone()), "seed {seed}");
@@ -534,23 +517,10 @@ fn channel_sorting_keeps_the_largest_subnet() {
         let plan = Plan::new(&preset, &SubnetConfig::largest(&preset)).unwrap();
         let (_, x) = images(&mut rng, 3, plan.resolution, &device);
         let run = |net: &Supernet| {
-            let mut masks = MaskCache::new(&device);
-            forward(
-                net,
-                &plan,
-                x.clone(),
-                &mut masks,
-                PassOptions {
-                    bn: BnMode::Batch,
-                    dropout: 0.0,
-                    detach_early_exits: false,
-                    composed: false,
-                },
-            )
-            .unwrap()
-            .into_iter()
-            .flat_map(host)
-            .collect::<Vec<f32>>()
+            batch_logits(net, &plan, &x, false, false)
+                .into_iter()
+                .flat_map(host)
+                .collect::<Vec<f32>>()
         };
         let before = run(&net);
         let before_order = host(net.blocks[3].project.weight.val());
