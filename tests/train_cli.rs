@@ -566,7 +566,27 @@ fn search_reports_static_and_cascade_baselines() {
         "both costs charged: {cascade}"
     );
     assert!(val["avg_macs"].as_f64().unwrap() <= 20e6);
-    for curve in ["multi_stage", "best_static", "static_cascade"] {
+    // The reuse bound refunds the cheap member on the inputs that go on, so it charges
+    // max(cheap, big) there and, on validation, does at least as well as the cascade.
+    let bound = &roomy["reuse_bound"];
+    let (cheap, big) = (macs(&bound["cheap"]), macs(&bound["big"]));
+    let val = &bound["val"];
+    let share = val["exit_shares"][1].as_f64().unwrap();
+    let charged = (1.0 - share) * cheap + share * big;
+    assert!(
+        (val["avg_macs"].as_f64().unwrap() - charged).abs() <= charged * 1e-9,
+        "the cheap member refunded: {bound}"
+    );
+    assert!(
+        val["accuracy"].as_f64().unwrap() >= cascade["val"]["accuracy"].as_f64().unwrap(),
+        "the bound is at least the cascade: {roomy}"
+    );
+    for curve in [
+        "multi_stage",
+        "best_static",
+        "static_cascade",
+        "reuse_bound",
+    ] {
         let points = front["test_curves"][curve].as_array().unwrap();
         assert!(!points.is_empty(), "{curve}");
         let val: Vec<f64> = points
@@ -577,6 +597,7 @@ fn search_reports_static_and_cascade_baselines() {
     }
     let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
     assert!(svg.contains("cascade of two static subnets") && svg.contains("Test accuracy"));
+    assert!(svg.contains("reuse bound"));
     // Exporting a budget the search did not run names the ones it did.
     let mut export = Command::new(BIN);
     export

@@ -9,8 +9,8 @@ use enas4d::data::{DataSource, Dataset};
 use enas4d::runtime::thresholds::{evaluate, ExitRecords};
 use enas4d::search::{
     best_cascade_at, cascade_front, cascade_members, cascade_records, plot_front, search,
-    BudgetResult, CascadePoint, CurvePoint, Front, FrontPoint, Measurement, Scored, ScoredCascade,
-    SearchOptions, SearchState, Series, SupernetEvaluator, TestCurves,
+    BudgetResult, CascadeCost, CascadePoint, CurvePoint, Front, FrontPoint, Measurement, Scored,
+    ScoredCascade, SearchOptions, SearchState, Series, SupernetEvaluator, TestCurves,
 };
 use enas4d::space::{count, Preset, SubnetConfig};
 use enas4d::train::{checkpoint, Checkpoint};
@@ -123,10 +123,11 @@ impl<'a> TestRecords<'a> {
         })
     }
 
-    /// A cascade with its validation threshold scored on the test split.
+    /// A cascade (charged by `cost`) with its validation threshold scored on the test split.
     fn score_cascade(
         &mut self,
         point: &CascadePoint,
+        cost: CascadeCost,
     ) -> Result<ScoredCascade, Box<dyn std::error::Error>> {
         let (a, b) = (self.measure(&point.cheap)?, self.measure(&point.big)?);
         let preset = &self.ctx.ckpt.header.preset;
@@ -136,6 +137,7 @@ impl<'a> TestRecords<'a> {
         let (records, cum) = cascade_records(
             (&self.cache[&a], last(&point.cheap)?),
             (&self.cache[&b], last(&point.big)?),
+            cost,
         )?;
         Ok(ScoredCascade {
             cheap: point.cheap.clone(),
@@ -341,20 +343,28 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
             Some(p) => Some(multi_test.score(&p)?),
             None => None,
         };
-        let (best_static, best_cascade) = match (&mut static_test, &static_state) {
-            (Some(tr), Some(st)) => (
-                st.best_at(budget)?.map(|p| tr.score(&p)).transpose()?,
-                best_cascade_at(&members, budget)?
-                    .map(|p| tr.score_cascade(&p))
-                    .transpose()?,
-            ),
-            _ => (None, None),
+        let (best_static, best_cascade, reuse_bound) = match (&mut static_test, &static_state) {
+            (Some(tr), Some(st)) => {
+                let mut pair = |cost| -> Result<_, Box<dyn std::error::Error>> {
+                    best_cascade_at(&members, budget, cost)?
+                        .map(|p| tr.score_cascade(&p, cost))
+                        .transpose()
+                };
+                let (cascade, bound) = (pair(CascadeCost::Both)?, pair(CascadeCost::Reused)?);
+                (
+                    st.best_at(budget)?.map(|p| tr.score(&p)).transpose()?,
+                    cascade,
+                    bound,
+                )
+            }
+            _ => (None, None, None),
         };
         results.push(BudgetResult {
             budget,
             multi_stage,
             best_static,
             best_cascade,
+            reuse_bound,
         });
     }
     let largest_static = match (&mut static_test, &static_state) {
@@ -378,7 +388,8 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         Some(st) => st.front()?,
         None => Vec::new(),
     };
-    let cascade_front = cascade_front(&members)?;
+    let reuse_front = cascade_front(&members, CascadeCost::Reused)?;
+    let cascade_front = cascade_front(&members, CascadeCost::Both)?;
     let mut test_curves = TestCurves::default();
     for p in &front {
         let s = multi_test.score(p)?;
@@ -394,9 +405,15 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
                 .push(CurvePoint::new(&s.val, &s.test));
         }
         for p in &cascade_front {
-            let s = tr.score_cascade(p)?;
+            let s = tr.score_cascade(p, CascadeCost::Both)?;
             test_curves
                 .static_cascade
+                .push(CurvePoint::new(&s.val, &s.test));
+        }
+        for p in &reuse_front {
+            let s = tr.score_cascade(p, CascadeCost::Reused)?;
+            test_curves
+                .reuse_bound
                 .push(CurvePoint::new(&s.val, &s.test));
         }
     }
@@ -405,10 +422,11 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
             .map(|p| (p.avg_macs, p.accuracy))
             .collect::<Vec<_>>()
     };
-    let (mp, sp, cp) = (
+    let (mp, sp, cp, rp) = (
         pts(&test_curves.multi_stage),
         pts(&test_curves.best_static),
         pts(&test_curves.static_cascade),
+        pts(&test_curves.reuse_bound),
     );
     let chosen: Vec<(f64, f64)> = results
         .iter()
@@ -435,6 +453,13 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         series.push(Series {
             label: "cascade of two static subnets",
             points: &cp,
+            line: true,
+        });
+    }
+    if !rp.is_empty() {
+        series.push(Series {
+            label: "reuse bound: the cascade, cheap net's cost refunded",
+            points: &rp,
             line: true,
         });
     }
@@ -509,18 +534,23 @@ fn print_table(r: &Front) {
                 m(s.test.avg_macs)
             );
         }
-        if let Some(c) = &b.best_cascade {
-            println!(
-                "{:<34} {:>8.2}% {:>8.2}M {:>10}",
-                format!("static cascade, budget {:.2}M", m(b.budget)),
-                c.test.accuracy * 100.0,
-                m(c.test.avg_macs),
-                format!(
-                    "{:.0}%/{:.0}%",
-                    c.test.exit_shares.first().copied().unwrap_or(0.0) * 100.0,
-                    c.test.exit_shares.get(1).copied().unwrap_or(0.0) * 100.0
-                )
-            );
+        for (name, c) in [
+            ("static cascade", &b.best_cascade),
+            ("reuse bound", &b.reuse_bound),
+        ] {
+            if let Some(c) = c {
+                println!(
+                    "{:<34} {:>8.2}% {:>8.2}M {:>10}",
+                    format!("{name}, budget {:.2}M", m(b.budget)),
+                    c.test.accuracy * 100.0,
+                    m(c.test.avg_macs),
+                    format!(
+                        "{:.0}%/{:.0}%",
+                        c.test.exit_shares.first().copied().unwrap_or(0.0) * 100.0,
+                        c.test.exit_shares.get(1).copied().unwrap_or(0.0) * 100.0
+                    )
+                );
+            }
         }
     }
     if let Some(rho) = r.predictor_rank_correlation {

@@ -3,6 +3,13 @@
 //! big one as well and take its answer. Both costs are charged. As a two-exit net its records
 //! are the cheap subnet's last exit and the big one's, at cumulative MACs (cheap, cheap + big),
 //! so the thresholds are fitted exactly as a multi-stage net's are.
+//!
+//! The same pair with the cheap member's cost refunded on the inputs that go on
+//! ([`CascadeCost::Reused`], cumulative MACs (cheap, big)) is the *reuse bound*: a multi-stage
+//! net whose exit 1 were as good as the cheap subnet and whose last exit were as good as the
+//! big one at the big one's cost alone, stage 1's work reused in full. A multi-stage net does
+//! better only where its exits beat static subnets of their cost, so the bound's margin over the
+//! cascade is what reusing stage 1 can buy on the data (DESIGN §5).
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +17,15 @@ use super::{pareto_filter, Measured};
 use crate::error::{Error, Result};
 use crate::runtime::thresholds::{fit_budget, pareto, ExitRecords, Operating};
 use crate::space::SubnetConfig;
+
+/// What an input that goes on to the big member costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CascadeCost {
+    /// Both members' MACs: the cascade as it runs.
+    Both,
+    /// The big member's MACs alone, the cheap member's work reused in full: the reuse bound.
+    Reused,
+}
 
 /// A cascade of two static subnets with its threshold and what it gives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,10 +39,12 @@ pub struct CascadePoint {
     pub operating: Operating,
 }
 
-/// The two-exit records and cumulative MACs of the cascade `cheap` → `big` (last exits).
+/// The two-exit records and cumulative MACs of the cascade `cheap` → `big` (last exits),
+/// charged by `cost`.
 pub fn cascade_records(
     cheap: (&ExitRecords, u64),
     big: (&ExitRecords, u64),
+    cost: CascadeCost,
 ) -> Result<(ExitRecords, Vec<u64>)> {
     let last = |r: &ExitRecords| -> Result<(Vec<f32>, Vec<bool>)> {
         match (r.confidence.last(), r.correct.last()) {
@@ -47,7 +65,10 @@ pub fn cascade_records(
             confidence: vec![c0, c1],
             correct: vec![k0, k1],
         },
-        vec![cheap.1, cheap.1 + big.1],
+        match cost {
+            CascadeCost::Both => vec![cheap.1, cheap.1 + big.1],
+            CascadeCost::Reused => vec![cheap.1, cheap.1.max(big.1)],
+        },
     ))
 }
 
@@ -78,12 +99,16 @@ fn last_macs(m: &Measured) -> u64 {
 }
 
 /// The most accurate cascade of two of `members` (cheap one first) within `budget` average
-/// MACs (ties: the cheaper); `None` when no pair fits.
-pub fn best_cascade_at(members: &[&Measured], budget: f64) -> Result<Option<CascadePoint>> {
+/// MACs charged by `cost` (ties: the cheaper); `None` when no pair fits.
+pub fn best_cascade_at(
+    members: &[&Measured],
+    budget: f64,
+    cost: CascadeCost,
+) -> Result<Option<CascadePoint>> {
     let mut best: Option<CascadePoint> = None;
     for (a, b) in pairs(members) {
         let (records, cum) =
-            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)))?;
+            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)), cost)?;
         if let Some(op) = fit_budget(&records, &cum, budget)? {
             let better = best.as_ref().is_none_or(|p| {
                 op.accuracy
@@ -103,12 +128,13 @@ pub fn best_cascade_at(members: &[&Measured], budget: f64) -> Result<Option<Casc
     Ok(best)
 }
 
-/// The accuracy / average-MACs front over every threshold of every pair of `members`.
-pub fn cascade_front(members: &[&Measured]) -> Result<Vec<CascadePoint>> {
+/// The accuracy / average-MACs front over every threshold of every pair of `members`,
+/// charged by `cost`.
+pub fn cascade_front(members: &[&Measured], cost: CascadeCost) -> Result<Vec<CascadePoint>> {
     let mut points = Vec::new();
     for (a, b) in pairs(members) {
         let (records, cum) =
-            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)))?;
+            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)), cost)?;
         for op in pareto(&records, &cum)? {
             points.push(CascadePoint {
                 cheap: a.config.clone(),
@@ -171,7 +197,9 @@ mod tests {
         let costs: Vec<u64> = members.iter().map(|m| last_macs(m)).collect();
         assert_eq!(costs, vec![100, 400, 500]);
         // Budget 300: the two unsure samples go on to the big net, 100 + 0.5 · 400.
-        let best = best_cascade_at(&members, 300.0).unwrap().unwrap();
+        let best = best_cascade_at(&members, 300.0, CascadeCost::Both)
+            .unwrap()
+            .unwrap();
         assert_eq!(best.operating.avg_macs, 300.0);
         assert_eq!(best.operating.accuracy, 0.75);
         assert_eq!(best.operating.exit_shares, vec![0.5, 0.5]);
@@ -181,11 +209,34 @@ mod tests {
         );
         // Below the cheap net's own cost nothing fits; the front ends at the big net's
         // accuracy for less than both costs summed.
-        assert!(best_cascade_at(&members, 99.0).unwrap().is_none());
-        let front = cascade_front(&members).unwrap();
+        assert!(best_cascade_at(&members, 99.0, CascadeCost::Both)
+            .unwrap()
+            .is_none());
+        let front = cascade_front(&members, CascadeCost::Both).unwrap();
         let top = front.last().unwrap();
         assert_eq!(top.operating.accuracy, 0.75);
         assert!(top.operating.avg_macs < 500.0);
+        // The reuse bound refunds the cheap net's 100 on the inputs that go on: the same
+        // threshold costs 0.5 · 100 + 0.5 · 400 = 250, and 300 MACs now buy more.
+        let (records, cum) = cascade_records(
+            (&cheap.records, 100),
+            (&big.records, 400),
+            CascadeCost::Reused,
+        )
+        .unwrap();
+        assert_eq!(cum, vec![100, 400]);
+        let op = crate::runtime::thresholds::evaluate(&records, &cum, &[0.5]).unwrap();
+        assert_eq!((op.avg_macs, op.accuracy), (250.0, 0.75));
+        let bound = best_cascade_at(&members, 250.0, CascadeCost::Reused)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (bound.operating.avg_macs, bound.operating.accuracy),
+            (250.0, 0.75)
+        );
+        assert!(best_cascade_at(&members, 250.0, CascadeCost::Both)
+            .unwrap()
+            .is_none_or(|p| p.operating.accuracy < 0.75));
     }
 
     #[test]
@@ -198,7 +249,9 @@ mod tests {
             vec![0.5, 0.5],
             vec![true, true],
         );
-        let err = best_cascade_at(&[&a, &b], 10.0).unwrap_err().to_string();
+        let err = best_cascade_at(&[&a, &b], 10.0, CascadeCost::Both)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cascade"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
 //! What a search reports (`front.json`): per budget the chosen multi-stage net beside the best
-//! static subnet and the best cascade of two static subnets, each scored on the test split
-//! with thresholds fitted on validation, and the three whole curves (DESIGN §5).
+//! static subnet, the best cascade of two static subnets and the reuse bound, each scored on the
+//! test split with thresholds fitted on validation, and the whole curves (DESIGN §5).
 
 use std::path::Path;
 
@@ -36,7 +36,7 @@ pub struct ScoredCascade {
     pub test: Operating,
 }
 
-/// The three nets chosen for one average-MACs budget.
+/// The nets chosen for one average-MACs budget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetResult {
     /// The budget, in MACs.
@@ -47,6 +47,10 @@ pub struct BudgetResult {
     pub best_static: Option<Scored>,
     /// The best cascade of two static subnets, if one fits.
     pub best_cascade: Option<ScoredCascade>,
+    /// The best pair under the reuse bound (the cheap member's cost refunded on the inputs
+    /// that go on: the ceiling of a multi-stage net built from two such nets), if one fits.
+    #[serde(default)]
+    pub reuse_bound: Option<ScoredCascade>,
 }
 
 /// One point of a curve: thresholds fitted on validation, scored on the test split.
@@ -74,7 +78,7 @@ impl CurvePoint {
     }
 }
 
-/// The three curves of the Pareto plot, on the test split.
+/// The curves of the Pareto plot, on the test split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestCurves {
     /// The multi-stage nets of the validation front.
@@ -83,6 +87,10 @@ pub struct TestCurves {
     pub best_static: Vec<CurvePoint>,
     /// The cascades of the validation front.
     pub static_cascade: Vec<CurvePoint>,
+    /// The reuse bound's validation front (the cascades with the cheap member's cost
+    /// refunded on the inputs that go on).
+    #[serde(default)]
+    pub reuse_bound: Vec<CurvePoint>,
 }
 
 /// A search's report, as `front.json` holds it.
@@ -108,7 +116,7 @@ pub struct Front {
     pub static_front: Vec<FrontPoint>,
     /// The cascade validation front.
     pub cascade_front: Vec<CascadePoint>,
-    /// The three curves on the test split.
+    /// The curves on the test split.
     pub test_curves: TestCurves,
 }
 

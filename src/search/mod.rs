@@ -16,7 +16,9 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-pub use cascade::{best_cascade_at, cascade_front, cascade_members, cascade_records, CascadePoint};
+pub use cascade::{
+    best_cascade_at, cascade_front, cascade_members, cascade_records, CascadeCost, CascadePoint,
+};
 pub use front::{BudgetResult, CurvePoint, Front, Scored, ScoredCascade, TestCurves};
 pub use measure::SupernetEvaluator;
 pub use plot::{plot_front, Series};
