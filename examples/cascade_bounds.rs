@@ -1,0 +1,263 @@
+//! How much early exit with reuse could gain over static cascades on a data set, beyond the two
+//! stages `search` reports: on the validation records of a static search, per budget, the best
+//! cascade of two and of three static subnets (every member's cost charged) beside its reuse
+//! bound (each input charged only the costliest member it ran, as if every member reused the
+//! previous one's work in full; DESIGN §5). The three-member bound is the ceiling of an S = 3
+//! multi-stage net whose exits are no better than static subnets of their cost.
+//!
+//!   cargo run --release --example cascade_bounds -- STATE_JSON [--test SUPERNET] [BUDGET ...]
+//!
+//! STATE_JSON is a static search's `state-static.json`; budgets default to 2M and 3M. With
+//! `--test`, the static supernet that search measured, each chosen cascade's members are measured
+//! on the Fashion-MNIST test split too (BN re-estimated on the supernet's own `bn_images`, as the
+//! search does) and scored there at the thresholds fitted on validation. Three-member
+//! cascades take their first member from the cheap members of the best pairs at the budget,
+//! their last from the two most accurate subnets, and their middle from the static front
+//! between them, which keeps the count of triples small.
+
+use std::path::Path;
+
+use std::collections::HashMap;
+
+use enas4d::data::{DataSource, Dataset};
+use enas4d::runtime::thresholds::{evaluate, fit_budget, ExitRecords, Operating};
+use enas4d::search::{
+    best_cascade_at, cascade_members, CascadeCost, Evaluator, Measured, SearchState,
+    SupernetEvaluator,
+};
+use enas4d::space::{parse_macs, SubnetConfig};
+use enas4d::train::{checkpoint, parse_device, Checkpoint};
+
+/// The static supernet and the data to score chosen cascades on the test split.
+struct TestSplit {
+    ckpt: Checkpoint,
+    train: Dataset,
+    test: Dataset,
+    device: burn::tensor::Device,
+    cache: HashMap<String, (Vec<f32>, Vec<bool>)>,
+}
+
+impl TestSplit {
+    fn open(model: &str) -> Self {
+        let (device, _) = parse_device("cpu").expect("the CPU");
+        let ckpt = checkpoint::load(Path::new(model), &device).expect("a supernet");
+        let source = DataSource::parse("fashion-mnist").expect("the built-in data");
+        let (train, _) = ckpt
+            .header
+            .config
+            .split(&source.load(true).expect("training images"))
+            .expect("the supernet's split");
+        let test = source.load(false).expect("test images");
+        TestSplit {
+            ckpt,
+            train,
+            test,
+            device,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The last exit's test records of `config`, measured once.
+    fn last_exit(&mut self, config: &SubnetConfig) -> (Vec<f32>, Vec<bool>) {
+        let key = serde_json::to_string(config).expect("a config");
+        if !self.cache.contains_key(&key) {
+            let mut eval = SupernetEvaluator {
+                net: &self.ckpt.net,
+                preset: &self.ckpt.header.preset,
+                bn_data: &self.train,
+                bn_images: self.ckpt.header.config.bn_images,
+                data: &self.test,
+                device: self.device.clone(),
+            };
+            let r = eval.measure(config).expect("test records");
+            let last = (
+                r.confidence.last().cloned().unwrap_or_default(),
+                r.correct.last().cloned().unwrap_or_default(),
+            );
+            self.cache.insert(key.clone(), last);
+        }
+        self.cache[&key].clone()
+    }
+
+    /// The cascade `members` at the thresholds of `val` on the test split.
+    fn score(&mut self, members: &[&Measured], cost: CascadeCost, val: &Operating) -> Operating {
+        let (confidence, correct) = members.iter().map(|m| self.last_exit(&m.config)).unzip();
+        let records = ExitRecords {
+            confidence,
+            correct,
+        };
+        evaluate(&records, &chain_macs(members, cost), &val.thresholds).expect("test records")
+    }
+}
+
+fn last_macs(m: &Measured) -> u64 {
+    *m.cum_macs.last().unwrap_or(&0)
+}
+
+fn last_exit(m: &Measured) -> (Vec<f32>, Vec<bool>) {
+    (
+        m.records.confidence.last().cloned().unwrap_or_default(),
+        m.records.correct.last().cloned().unwrap_or_default(),
+    )
+}
+
+/// The cumulative MACs of the cascade `members` (ascending cost) charged by `cost`.
+fn chain_macs(members: &[&Measured], cost: CascadeCost) -> Vec<u64> {
+    let mut cum: Vec<u64> = Vec::new();
+    for m in members {
+        let c = last_macs(m);
+        cum.push(match (cost, cum.last()) {
+            (CascadeCost::Both, Some(prev)) => prev + c,
+            (CascadeCost::Reused, Some(prev)) => c.max(*prev),
+            (_, None) => c,
+        });
+    }
+    cum
+}
+
+/// The best operating point of the cascade `members` (ascending cost) within `budget`.
+fn fit_chain(members: &[&Measured], cost: CascadeCost, budget: f64) -> Option<Operating> {
+    let (confidence, correct) = members.iter().map(|m| last_exit(m)).unzip();
+    let records = ExitRecords {
+        confidence,
+        correct,
+    };
+    fit_budget(&records, &chain_macs(members, cost), budget).expect("records of one split")
+}
+
+fn show(name: &str, op: Option<&Operating>, test: Option<Operating>, members: &[String]) {
+    let shares = |op: &Operating| {
+        op.exit_shares
+            .iter()
+            .map(|s| (s * 100.0).round() as i64)
+            .collect::<Vec<_>>()
+    };
+    match op {
+        Some(op) => {
+            println!(
+                "  {name:<26} val {:>6.2} % at {:>5.2} M {:?}  members {}",
+                op.accuracy * 100.0,
+                op.avg_macs / 1e6,
+                shares(op),
+                members.join(" → ")
+            );
+            if let Some(t) = test {
+                println!(
+                    "  {:<26} test {:>5.2} % at {:>5.2} M {:?}",
+                    "",
+                    t.accuracy * 100.0,
+                    t.avg_macs / 1e6,
+                    shares(&t)
+                );
+            }
+        }
+        None => println!("  {name:<26} none fits"),
+    }
+}
+
+fn label(m: &Measured) -> String {
+    format!(
+        "{} px {:.2} M ({:.2} %)",
+        m.config.resolution,
+        last_macs(m) as f64 / 1e6,
+        m.exit_accuracy.last().unwrap_or(&0.0) * 100.0
+    )
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        eprintln!("usage: cascade_bounds STATE_JSON [--test SUPERNET] [BUDGET ...]");
+        std::process::exit(2);
+    }
+    let path = args.remove(0);
+    let mut test = match args.iter().position(|a| a == "--test") {
+        Some(i) if i + 1 < args.len() => {
+            let model = args.remove(i + 1);
+            args.remove(i);
+            Some(TestSplit::open(&model))
+        }
+        _ => None,
+    };
+    let state = SearchState::load(Path::new(&path)).expect("a search state");
+    let budgets: Vec<f64> = if args.is_empty() {
+        vec![2e6, 3e6]
+    } else {
+        args.iter()
+            .map(|b| parse_macs(b).expect("a MACs budget"))
+            .collect()
+    };
+    let members = cascade_members(&state.measured);
+    let front = state.front().expect("a front");
+    let mut by_accuracy = members.clone();
+    by_accuracy.sort_by(|a, b| {
+        b.exit_accuracy
+            .last()
+            .unwrap_or(&0.0)
+            .total_cmp(a.exit_accuracy.last().unwrap_or(&0.0))
+    });
+    let tops = &by_accuracy[..by_accuracy.len().min(2)];
+    println!(
+        "{} static subnets measured on {} validation images",
+        members.len(),
+        members.first().map_or(0, |m| last_exit(m).0.len())
+    );
+    for &budget in &budgets {
+        println!("budget {:.2} M (validation)", budget / 1e6);
+        let mut cheap_members = Vec::new();
+        for cost in [CascadeCost::Both, CascadeCost::Reused] {
+            let best = best_cascade_at(&members, budget, cost).expect("records of one split");
+            let find =
+                |c: &SubnetConfig| *members.iter().find(|m| &m.config == c).expect("a member");
+            let names = best.as_ref().map_or(Vec::new(), |p| {
+                vec![label(find(&p.cheap)), label(find(&p.big))]
+            });
+            let scored = best.as_ref().and_then(|p| {
+                let chain = [find(&p.cheap), find(&p.big)];
+                test.as_mut().map(|t| t.score(&chain, cost, &p.operating))
+            });
+            if let Some(p) = &best {
+                cheap_members.push(find(&p.cheap));
+            }
+            let name = match cost {
+                CascadeCost::Both => "two-member cascade",
+                CascadeCost::Reused => "two-member reuse bound",
+            };
+            show(name, best.as_ref().map(|p| &p.operating), scored, &names);
+        }
+        cheap_members.dedup_by(|a, b| a.config == b.config);
+        for cost in [CascadeCost::Both, CascadeCost::Reused] {
+            let mut best: Option<(Operating, [&Measured; 3])> = None;
+            for &a in &cheap_members {
+                for &c in tops {
+                    for mid in front.iter().filter_map(|p| {
+                        let m = members.iter().find(|m| m.config == p.config)?;
+                        (last_macs(m) > last_macs(a) && last_macs(m) < last_macs(c)).then_some(*m)
+                    }) {
+                        let chain = [a, mid, c];
+                        if let Some(op) = fit_chain(&chain, cost, budget) {
+                            if best.as_ref().is_none_or(|(b, _)| {
+                                op.accuracy > b.accuracy
+                                    || (op.accuracy == b.accuracy && op.avg_macs < b.avg_macs)
+                            }) {
+                                best = Some((op, chain));
+                            }
+                        }
+                    }
+                }
+            }
+            let name = match cost {
+                CascadeCost::Both => "three-member cascade",
+                CascadeCost::Reused => "three-member reuse bound",
+            };
+            match &best {
+                Some((op, chain)) => {
+                    let scored = test.as_mut().map(|t| t.score(chain, cost, op));
+                    let names: Vec<String> = chain.iter().map(|m| label(m)).collect();
+                    show(name, Some(op), scored, &names)
+                }
+                None => show(name, None, None, &[]),
+            }
+        }
+    }
+}
