@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use enas4d::data::{DataSource, Dataset};
 use enas4d::runtime::thresholds::{evaluate, fit_budget, ExitRecords, Operating};
 use enas4d::search::{
-    best_cascade_at, cascade_members, CascadeCost, Evaluator, Measured, SearchState,
-    SupernetEvaluator,
+    best_cascade_at, cascade_members, cascade_records, CascadeCost, Evaluator, Measured,
+    SearchState, SupernetEvaluator,
 };
 use enas4d::space::{parse_macs, SubnetConfig};
 use enas4d::train::{checkpoint, parse_device, Checkpoint};
@@ -34,7 +34,7 @@ struct TestSplit {
     train: Dataset,
     test: Dataset,
     device: burn::tensor::Device,
-    cache: HashMap<String, (Vec<f32>, Vec<bool>)>,
+    cache: HashMap<String, ExitRecords>,
 }
 
 impl TestSplit {
@@ -57,8 +57,8 @@ impl TestSplit {
         }
     }
 
-    /// The last exit's test records of `config`, measured once.
-    fn last_exit(&mut self, config: &SubnetConfig) -> (Vec<f32>, Vec<bool>) {
+    /// The test records of `config`, measured once.
+    fn records(&mut self, config: &SubnetConfig) -> ExitRecords {
         let key = serde_json::to_string(config).expect("a config");
         if !self.cache.contains_key(&key) {
             let mut eval = SupernetEvaluator {
@@ -70,23 +70,15 @@ impl TestSplit {
                 device: self.device.clone(),
             };
             let r = eval.measure(config).expect("test records");
-            let last = (
-                r.confidence.last().cloned().unwrap_or_default(),
-                r.correct.last().cloned().unwrap_or_default(),
-            );
-            self.cache.insert(key.clone(), last);
+            self.cache.insert(key.clone(), r);
         }
         self.cache[&key].clone()
     }
 
     /// The cascade `members` at the thresholds of `val` on the test split.
     fn score(&mut self, members: &[&Measured], cost: CascadeCost, val: &Operating) -> Operating {
-        let (confidence, correct) = members.iter().map(|m| self.last_exit(&m.config)).unzip();
-        let records = ExitRecords {
-            confidence,
-            correct,
-        };
-        evaluate(&records, &chain_macs(members, cost), &val.thresholds).expect("test records")
+        let (records, cum) = chain(members, cost, Some(self));
+        evaluate(&records, &cum, &val.thresholds).expect("test records")
     }
 }
 
@@ -94,35 +86,29 @@ fn last_macs(m: &Measured) -> u64 {
     *m.cum_macs.last().unwrap_or(&0)
 }
 
-fn last_exit(m: &Measured) -> (Vec<f32>, Vec<bool>) {
-    (
-        m.records.confidence.last().cloned().unwrap_or_default(),
-        m.records.correct.last().cloned().unwrap_or_default(),
-    )
-}
-
-/// The cumulative MACs of the cascade `members` (ascending cost) charged by `cost`.
-fn chain_macs(members: &[&Measured], cost: CascadeCost) -> Vec<u64> {
-    let mut cum: Vec<u64> = Vec::new();
-    for m in members {
-        let c = last_macs(m);
-        cum.push(match (cost, cum.last()) {
-            (CascadeCost::Both, Some(prev)) => prev + c,
-            (CascadeCost::Reused, Some(prev)) => c.max(*prev),
-            (_, None) => c,
-        });
-    }
-    cum
+/// The records and cumulative MACs of the cascade `members` (ascending cost), their validation
+/// records or, with `test`, their test records.
+fn chain(
+    members: &[&Measured],
+    cost: CascadeCost,
+    test: Option<&mut TestSplit>,
+) -> (ExitRecords, Vec<u64>) {
+    let records: Vec<ExitRecords> = match test {
+        Some(t) => members.iter().map(|m| t.records(&m.config)).collect(),
+        None => members.iter().map(|m| m.records.clone()).collect(),
+    };
+    let pairs: Vec<(&ExitRecords, u64)> = records
+        .iter()
+        .zip(members)
+        .map(|(r, m)| (r, last_macs(m)))
+        .collect();
+    cascade_records(&pairs, cost).expect("records of one split")
 }
 
 /// The best operating point of the cascade `members` (ascending cost) within `budget`.
 fn fit_chain(members: &[&Measured], cost: CascadeCost, budget: f64) -> Option<Operating> {
-    let (confidence, correct) = members.iter().map(|m| last_exit(m)).unzip();
-    let records = ExitRecords {
-        confidence,
-        correct,
-    };
-    fit_budget(&records, &chain_macs(members, cost), budget).expect("records of one split")
+    let (records, cum) = chain(members, cost, None);
+    fit_budget(&records, &cum, budget).expect("records of one split")
 }
 
 fn show(name: &str, op: Option<&Operating>, test: Option<Operating>, members: &[String]) {
@@ -200,7 +186,10 @@ fn main() {
     println!(
         "{} static subnets measured on {} validation images",
         members.len(),
-        members.first().map_or(0, |m| last_exit(m).0.len())
+        members
+            .first()
+            .and_then(|m| m.records.correct.last())
+            .map_or(0, Vec::len)
     );
     for &budget in &budgets {
         println!("budget {:.2} M (validation)", budget / 1e6);

@@ -135,8 +135,10 @@ impl<'a> TestRecords<'a> {
             Ok(*count(preset, c)?.cum_macs.last().unwrap_or(&0))
         };
         let (records, cum) = cascade_records(
-            (&self.cache[&a], last(&point.cheap)?),
-            (&self.cache[&b], last(&point.big)?),
+            &[
+                (&self.cache[&a], last(&point.cheap)?),
+                (&self.cache[&b], last(&point.big)?),
+            ],
             cost,
         )?;
         Ok(ScoredCascade {

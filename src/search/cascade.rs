@@ -39,37 +39,43 @@ pub struct CascadePoint {
     pub operating: Operating,
 }
 
-/// The two-exit records and cumulative MACs of the cascade `cheap` → `big` (last exits),
-/// charged by `cost`.
+/// The records and cumulative MACs of the cascade `members` (each a member's records and MACs,
+/// in the order they run; their last exits), charged by `cost`: an input that stops at member
+/// k costs the sum of members 1 … k (`Both`) or the costliest of them (`Reused`).
 pub fn cascade_records(
-    cheap: (&ExitRecords, u64),
-    big: (&ExitRecords, u64),
+    members: &[(&ExitRecords, u64)],
     cost: CascadeCost,
 ) -> Result<(ExitRecords, Vec<u64>)> {
-    let last = |r: &ExitRecords| -> Result<(Vec<f32>, Vec<bool>)> {
-        match (r.confidence.last(), r.correct.last()) {
-            (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
-            _ => Err(Error::config("cascade", "a member has no exit records")),
-        }
+    let mut records = ExitRecords {
+        confidence: Vec::new(),
+        correct: Vec::new(),
     };
-    let (c0, k0) = last(cheap.0)?;
-    let (c1, k1) = last(big.0)?;
-    if c0.len() != c1.len() {
-        return Err(Error::config(
-            "cascade",
-            format!("members measured on {} and {} samples", c0.len(), c1.len()),
-        ));
+    let mut cum: Vec<u64> = Vec::new();
+    for &(r, macs) in members {
+        let (Some(c), Some(k)) = (r.confidence.last(), r.correct.last()) else {
+            return Err(Error::config("cascade", "a member has no exit records"));
+        };
+        if let Some(first) = records.confidence.first() {
+            if first.len() != c.len() {
+                return Err(Error::config(
+                    "cascade",
+                    format!(
+                        "members measured on {} and {} samples",
+                        first.len(),
+                        c.len()
+                    ),
+                ));
+            }
+        }
+        records.confidence.push(c.clone());
+        records.correct.push(k.clone());
+        cum.push(match (cost, cum.last()) {
+            (CascadeCost::Both, Some(&prev)) => prev.saturating_add(macs),
+            (CascadeCost::Reused, Some(&prev)) => prev.max(macs),
+            (_, None) => macs,
+        });
     }
-    Ok((
-        ExitRecords {
-            confidence: vec![c0, c1],
-            correct: vec![k0, k1],
-        },
-        match cost {
-            CascadeCost::Both => vec![cheap.1, cheap.1 + big.1],
-            CascadeCost::Reused => vec![cheap.1, cheap.1.max(big.1)],
-        },
-    ))
+    Ok((records, cum))
 }
 
 /// The measured static subnets a cascade is built from, ascending cost. Every one is kept, not
@@ -107,8 +113,10 @@ pub fn best_cascade_at(
 ) -> Result<Option<CascadePoint>> {
     let mut best: Option<CascadePoint> = None;
     for (a, b) in pairs(members) {
-        let (records, cum) =
-            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)), cost)?;
+        let (records, cum) = cascade_records(
+            &[(&a.records, last_macs(a)), (&b.records, last_macs(b))],
+            cost,
+        )?;
         if let Some(op) = fit_budget(&records, &cum, budget)? {
             let better = best.as_ref().is_none_or(|p| {
                 op.accuracy
@@ -133,8 +141,10 @@ pub fn best_cascade_at(
 pub fn cascade_front(members: &[&Measured], cost: CascadeCost) -> Result<Vec<CascadePoint>> {
     let mut points = Vec::new();
     for (a, b) in pairs(members) {
-        let (records, cum) =
-            cascade_records((&a.records, last_macs(a)), (&b.records, last_macs(b)), cost)?;
+        let (records, cum) = cascade_records(
+            &[(&a.records, last_macs(a)), (&b.records, last_macs(b))],
+            cost,
+        )?;
         for op in pareto(&records, &cum)? {
             points.push(CascadePoint {
                 cheap: a.config.clone(),
@@ -217,14 +227,24 @@ mod tests {
         assert_eq!(top.operating.accuracy, 0.75);
         assert!(top.operating.avg_macs < 500.0);
         // The reuse bound refunds the cheap net's 100 on the inputs that go on: the same
-        // threshold costs 0.5 · 100 + 0.5 · 400 = 250, and 300 MACs now buy more.
+        // threshold costs 0.5 · 100 + 0.5 · 400 = 250, where the cascade gets less.
         let (records, cum) = cascade_records(
-            (&cheap.records, 100),
-            (&big.records, 400),
+            &[(&cheap.records, 100), (&big.records, 400)],
             CascadeCost::Reused,
         )
         .unwrap();
         assert_eq!(cum, vec![100, 400]);
+        // A longer chain: each exit costs the members run so far, summed or the costliest.
+        let chain = [
+            (&cheap.records, 100),
+            (&big.records, 400),
+            (&big.records, 50),
+        ];
+        let both = cascade_records(&chain, CascadeCost::Both).unwrap();
+        assert_eq!(both.1, vec![100, 500, 550]);
+        assert_eq!(both.0.confidence.len(), 3);
+        let reused = cascade_records(&chain, CascadeCost::Reused).unwrap();
+        assert_eq!(reused.1, vec![100, 400, 400]);
         let op = crate::runtime::thresholds::evaluate(&records, &cum, &[0.5]).unwrap();
         assert_eq!((op.avg_macs, op.accuracy), (250.0, 0.75));
         let bound = best_cascade_at(&members, 250.0, CascadeCost::Reused)
