@@ -2,22 +2,22 @@
 //! stages `search` reports: on the validation records of a static search, per budget, the best
 //! cascade of two and of three static subnets (every member's cost charged) beside its reuse
 //! bound (each input charged only the costliest member it ran, as if every member reused the
-//! previous one's work in full; DESIGN §5). The three-member bound is the ceiling of an S = 3
-//! multi-stage net whose exits are no better than static subnets of their cost.
+//! previous one's work in full; DESIGN §5). The three-member bound estimates what an S = 3
+//! multi-stage net could reach if its exits were as good as static subnets of their cost (an
+//! estimate from below: only a subset of the triples is tried, see below).
 //!
 //!   cargo run --release --example cascade_bounds -- STATE_JSON [--test SUPERNET] [BUDGET ...]
 //!
 //! STATE_JSON is a static search's `state-static.json`; budgets default to 2M and 3M. With
 //! `--test`, the static supernet that search measured, each chosen cascade's members are measured
-//! on the Fashion-MNIST test split too (BN re-estimated on the supernet's own `bn_images`, as the
-//! search does) and scored there at the thresholds fitted on validation. Three-member
-//! cascades take their first member from the cheap members of the best pairs at the budget,
-//! their last from the two most accurate subnets, and their middle from the static front
-//! between them, which keeps the count of triples small.
-
-use std::path::Path;
+//! on the Fashion-MNIST test split too (BN re-estimated on as many training images as the search
+//! used) and scored there at the thresholds fitted on validation. Three-member cascades take
+//! their first member from the cheap members of the best pairs at the budget, their last from
+//! the two most accurate subnets, and their middle from the static front between them, which
+//! keeps the count of triples small.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use enas4d::data::{DataSource, Dataset};
 use enas4d::runtime::thresholds::{evaluate, fit_budget, ExitRecords, Operating};
@@ -31,6 +31,7 @@ use enas4d::train::{checkpoint, parse_device, Checkpoint};
 /// The static supernet and the data to score chosen cascades on the test split.
 struct TestSplit {
     ckpt: Checkpoint,
+    bn_images: usize,
     train: Dataset,
     test: Dataset,
     device: burn::tensor::Device,
@@ -38,7 +39,9 @@ struct TestSplit {
 }
 
 impl TestSplit {
-    fn open(model: &str) -> Self {
+    /// The supernet `model` and its data; BN re-estimated on `bn_images` training images (the
+    /// search's own count, recorded in its state) or else the supernet's.
+    fn open(model: &str, bn_images: Option<usize>) -> Self {
         let (device, _) = parse_device("cpu").expect("the CPU");
         let ckpt = checkpoint::load(Path::new(model), &device).expect("a supernet");
         let source = DataSource::parse("fashion-mnist").expect("the built-in data");
@@ -49,6 +52,7 @@ impl TestSplit {
             .expect("the supernet's split");
         let test = source.load(false).expect("test images");
         TestSplit {
+            bn_images: bn_images.unwrap_or(ckpt.header.config.bn_images),
             ckpt,
             train,
             test,
@@ -65,7 +69,7 @@ impl TestSplit {
                 net: &self.ckpt.net,
                 preset: &self.ckpt.header.preset,
                 bn_data: &self.train,
-                bn_images: self.ckpt.header.config.bn_images,
+                bn_images: self.bn_images,
                 data: &self.test,
                 device: self.device.clone(),
             };
@@ -82,10 +86,6 @@ impl TestSplit {
     }
 }
 
-fn last_macs(m: &Measured) -> u64 {
-    *m.cum_macs.last().unwrap_or(&0)
-}
-
 /// The records and cumulative MACs of the cascade `members` (ascending cost), their validation
 /// records or, with `test`, their test records.
 fn chain(
@@ -100,7 +100,7 @@ fn chain(
     let pairs: Vec<(&ExitRecords, u64)> = records
         .iter()
         .zip(members)
-        .map(|(r, m)| (r, last_macs(m)))
+        .map(|(r, m)| (r, m.last_macs()))
         .collect();
     cascade_records(&pairs, cost).expect("records of one split")
 }
@@ -111,6 +111,7 @@ fn fit_chain(members: &[&Measured], cost: CascadeCost, budget: f64) -> Option<Op
     fit_budget(&records, &cum, budget).expect("records of one split")
 }
 
+/// Prints one cascade's validation point, its test score if measured, and its members.
 fn show(name: &str, op: Option<&Operating>, test: Option<Operating>, members: &[String]) {
     let shares = |op: &Operating| {
         op.exit_shares
@@ -141,11 +142,20 @@ fn show(name: &str, op: Option<&Operating>, test: Option<Operating>, members: &[
     }
 }
 
+/// "two-member cascade", "three-member reuse bound" and so on.
+fn name(members: &str, cost: CascadeCost) -> String {
+    match cost {
+        CascadeCost::Both => format!("{members}-member cascade"),
+        CascadeCost::Reused => format!("{members}-member reuse bound"),
+    }
+}
+
+/// A member as "resolution, MACs (validation accuracy)".
 fn label(m: &Measured) -> String {
     format!(
         "{} px {:.2} M ({:.2} %)",
         m.config.resolution,
-        last_macs(m) as f64 / 1e6,
+        m.last_macs() as f64 / 1e6,
         m.exit_accuracy.last().unwrap_or(&0.0) * 100.0
     )
 }
@@ -157,15 +167,20 @@ fn main() {
         std::process::exit(2);
     }
     let path = args.remove(0);
+    let state = SearchState::load(Path::new(&path)).expect("a search state");
+    let bn_images = state.options.measurement.as_ref().map(|m| m.bn_images);
     let mut test = match args.iter().position(|a| a == "--test") {
         Some(i) if i + 1 < args.len() => {
             let model = args.remove(i + 1);
             args.remove(i);
-            Some(TestSplit::open(&model))
+            Some(TestSplit::open(&model, bn_images))
         }
-        _ => None,
+        Some(_) => {
+            eprintln!("--test needs the static supernet the search measured");
+            std::process::exit(2);
+        }
+        None => None,
     };
-    let state = SearchState::load(Path::new(&path)).expect("a search state");
     let budgets: Vec<f64> = if args.is_empty() {
         vec![2e6, 3e6]
     } else {
@@ -208,11 +223,12 @@ fn main() {
             if let Some(p) = &best {
                 cheap_members.push(find(&p.cheap));
             }
-            let name = match cost {
-                CascadeCost::Both => "two-member cascade",
-                CascadeCost::Reused => "two-member reuse bound",
-            };
-            show(name, best.as_ref().map(|p| &p.operating), scored, &names);
+            show(
+                &name("two", cost),
+                best.as_ref().map(|p| &p.operating),
+                scored,
+                &names,
+            );
         }
         cheap_members.dedup_by(|a, b| a.config == b.config);
         for cost in [CascadeCost::Both, CascadeCost::Reused] {
@@ -221,7 +237,8 @@ fn main() {
                 for &c in tops {
                     for mid in front.iter().filter_map(|p| {
                         let m = members.iter().find(|m| m.config == p.config)?;
-                        (last_macs(m) > last_macs(a) && last_macs(m) < last_macs(c)).then_some(*m)
+                        (m.last_macs() > a.last_macs() && m.last_macs() < c.last_macs())
+                            .then_some(*m)
                     }) {
                         let chain = [a, mid, c];
                         if let Some(op) = fit_chain(&chain, cost, budget) {
@@ -235,17 +252,14 @@ fn main() {
                     }
                 }
             }
-            let name = match cost {
-                CascadeCost::Both => "three-member cascade",
-                CascadeCost::Reused => "three-member reuse bound",
-            };
+            let name = name("three", cost);
             match &best {
                 Some((op, chain)) => {
                     let scored = test.as_mut().map(|t| t.score(chain, cost, op));
                     let names: Vec<String> = chain.iter().map(|m| label(m)).collect();
-                    show(name, Some(op), scored, &names)
+                    show(&name, Some(op), scored, &names)
                 }
-                None => show(name, None, None, &[]),
+                None => show(&name, None, None, &[]),
             }
         }
     }

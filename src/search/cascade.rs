@@ -83,7 +83,7 @@ pub fn cascade_records(
 /// well its confidence ranks its errors, which its accuracy does not show.
 pub fn cascade_members(measured: &[Measured]) -> Vec<&Measured> {
     let mut members: Vec<&Measured> = measured.iter().collect();
-    members.sort_by_key(|m| last_macs(m));
+    members.sort_by_key(|m| m.last_macs());
     members
 }
 
@@ -92,16 +92,12 @@ fn pairs<'a>(members: &[&'a Measured]) -> Vec<(&'a Measured, &'a Measured)> {
     let mut out = Vec::new();
     for (i, &a) in members.iter().enumerate() {
         for &b in &members[i + 1..] {
-            if last_macs(b) > last_macs(a) {
+            if b.last_macs() > a.last_macs() {
                 out.push((a, b));
             }
         }
     }
     out
-}
-
-fn last_macs(m: &Measured) -> u64 {
-    *m.cum_macs.last().unwrap_or(&0)
 }
 
 /// The most accurate cascade of two of `members` (cheap one first) within `budget` average
@@ -114,7 +110,7 @@ pub fn best_cascade_at(
     let mut best: Option<CascadePoint> = None;
     for (a, b) in pairs(members) {
         let (records, cum) = cascade_records(
-            &[(&a.records, last_macs(a)), (&b.records, last_macs(b))],
+            &[(&a.records, a.last_macs()), (&b.records, b.last_macs())],
             cost,
         )?;
         if let Some(op) = fit_budget(&records, &cum, budget)? {
@@ -142,7 +138,7 @@ pub fn cascade_front(members: &[&Measured], cost: CascadeCost) -> Result<Vec<Cas
     let mut points = Vec::new();
     for (a, b) in pairs(members) {
         let (records, cum) = cascade_records(
-            &[(&a.records, last_macs(a)), (&b.records, last_macs(b))],
+            &[(&a.records, a.last_macs()), (&b.records, b.last_macs())],
             cost,
         )?;
         for op in pareto(&records, &cum)? {
@@ -204,7 +200,7 @@ mod tests {
         );
         let measured = [worse, big.clone(), cheap.clone()];
         let members = cascade_members(&measured);
-        let costs: Vec<u64> = members.iter().map(|m| last_macs(m)).collect();
+        let costs: Vec<u64> = members.iter().map(|m| m.last_macs()).collect();
         assert_eq!(costs, vec![100, 400, 500]);
         // Budget 300: the two unsure samples go on to the big net, 100 + 0.5 · 400.
         let best = best_cascade_at(&members, 300.0, CascadeCost::Both)
@@ -227,24 +223,14 @@ mod tests {
         assert_eq!(top.operating.accuracy, 0.75);
         assert!(top.operating.avg_macs < 500.0);
         // The reuse bound refunds the cheap net's 100 on the inputs that go on: the same
-        // threshold costs 0.5 · 100 + 0.5 · 400 = 250, where the cascade gets less.
+        // threshold costs 0.5 · 100 + 0.5 · 400 = 250 (the cascade: 300), so within 250 MACs
+        // the bound reaches 0.75 and the cascade does not.
         let (records, cum) = cascade_records(
             &[(&cheap.records, 100), (&big.records, 400)],
             CascadeCost::Reused,
         )
         .unwrap();
         assert_eq!(cum, vec![100, 400]);
-        // A longer chain: each exit costs the members run so far, summed or the costliest.
-        let chain = [
-            (&cheap.records, 100),
-            (&big.records, 400),
-            (&big.records, 50),
-        ];
-        let both = cascade_records(&chain, CascadeCost::Both).unwrap();
-        assert_eq!(both.1, vec![100, 500, 550]);
-        assert_eq!(both.0.confidence.len(), 3);
-        let reused = cascade_records(&chain, CascadeCost::Reused).unwrap();
-        assert_eq!(reused.1, vec![100, 400, 400]);
         let op = crate::runtime::thresholds::evaluate(&records, &cum, &[0.5]).unwrap();
         assert_eq!((op.avg_macs, op.accuracy), (250.0, 0.75));
         let bound = best_cascade_at(&members, 250.0, CascadeCost::Reused)
@@ -257,6 +243,17 @@ mod tests {
         assert!(best_cascade_at(&members, 250.0, CascadeCost::Both)
             .unwrap()
             .is_none_or(|p| p.operating.accuracy < 0.75));
+        // A longer chain: each exit costs the members run so far, summed or the costliest.
+        let chain = [
+            (&cheap.records, 100),
+            (&big.records, 400),
+            (&big.records, 50),
+        ];
+        let both = cascade_records(&chain, CascadeCost::Both).unwrap();
+        assert_eq!(both.1, vec![100, 500, 550]);
+        assert_eq!(both.0.confidence.len(), 3);
+        let reused = cascade_records(&chain, CascadeCost::Reused).unwrap();
+        assert_eq!(reused.1, vec![100, 400, 400]);
     }
 
     #[test]

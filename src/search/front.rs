@@ -48,7 +48,8 @@ pub struct BudgetResult {
     /// The best cascade of two static subnets, if one fits.
     pub best_cascade: Option<ScoredCascade>,
     /// The best pair under the reuse bound (the cheap member's cost refunded on the inputs
-    /// that go on: the ceiling of a multi-stage net built from two such nets), if one fits.
+    /// that go on: what a multi-stage net would reach with exits as good as two such nets), if
+    /// one fits.
     #[serde(default)]
     pub reuse_bound: Option<ScoredCascade>,
 }
@@ -87,8 +88,8 @@ pub struct TestCurves {
     pub best_static: Vec<CurvePoint>,
     /// The cascades of the validation front.
     pub static_cascade: Vec<CurvePoint>,
-    /// The reuse bound's validation front (the cascades with the cheap member's cost
-    /// refunded on the inputs that go on).
+    /// The reuse bound (the cascades with the cheap member's cost refunded on the inputs that
+    /// go on) at each point of its validation front.
     #[serde(default)]
     pub reuse_bound: Vec<CurvePoint>,
 }

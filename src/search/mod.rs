@@ -115,6 +115,11 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// MACs up to the last exit (0 without exits).
+    pub fn last_macs(&self) -> u64 {
+        self.cum_macs.last().copied().unwrap_or(0)
+    }
+
     /// The best operating point within `budget`, if any.
     pub fn at_budget(&self, budget: f64) -> Result<Option<Operating>> {
         fit_budget(&self.records, &self.cum_macs, budget)
