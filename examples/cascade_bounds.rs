@@ -61,8 +61,8 @@ impl TestSplit {
         }
     }
 
-    /// The test records of `config`, measured once.
-    fn records(&mut self, config: &SubnetConfig) -> ExitRecords {
+    /// Measures `config` on the test split unless done before; its cache key.
+    fn measure(&mut self, config: &SubnetConfig) -> String {
         let key = serde_json::to_string(config).expect("a config");
         if !self.cache.contains_key(&key) {
             let mut eval = SupernetEvaluator {
@@ -76,38 +76,37 @@ impl TestSplit {
             let r = eval.measure(config).expect("test records");
             self.cache.insert(key.clone(), r);
         }
-        self.cache[&key].clone()
+        key
     }
 
     /// The cascade `members` at the thresholds of `val` on the test split.
     fn score(&mut self, members: &[&Measured], cost: CascadeCost, val: &Operating) -> Operating {
-        let (records, cum) = chain(members, cost, Some(self));
+        let keys: Vec<String> = members.iter().map(|m| self.measure(&m.config)).collect();
+        let records: Vec<&ExitRecords> = keys.iter().map(|k| &self.cache[k]).collect();
+        let (records, cum) = chain(members, &records, cost);
         evaluate(&records, &cum, &val.thresholds).expect("test records")
     }
 }
 
-/// The records and cumulative MACs of the cascade `members` (ascending cost), their validation
-/// records or, with `test`, their test records.
+/// The records and cumulative MACs of the cascade `members` (ascending cost) from each
+/// member's `records` (on one split).
 fn chain(
     members: &[&Measured],
+    records: &[&ExitRecords],
     cost: CascadeCost,
-    test: Option<&mut TestSplit>,
 ) -> (ExitRecords, Vec<u64>) {
-    let records: Vec<ExitRecords> = match test {
-        Some(t) => members.iter().map(|m| t.records(&m.config)).collect(),
-        None => members.iter().map(|m| m.records.clone()).collect(),
-    };
     let pairs: Vec<(&ExitRecords, u64)> = records
         .iter()
         .zip(members)
-        .map(|(r, m)| (r, m.last_macs()))
+        .map(|(r, m)| (*r, m.last_macs()))
         .collect();
     cascade_records(&pairs, cost).expect("records of one split")
 }
 
 /// The best operating point of the cascade `members` (ascending cost) within `budget`.
 fn fit_chain(members: &[&Measured], cost: CascadeCost, budget: f64) -> Option<Operating> {
-    let (records, cum) = chain(members, cost, None);
+    let records: Vec<&ExitRecords> = members.iter().map(|m| &m.records).collect();
+    let (records, cum) = chain(members, &records, cost);
     fit_budget(&records, &cum, budget).expect("records of one split")
 }
 

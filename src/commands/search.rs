@@ -390,7 +390,6 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
         Some(st) => st.front()?,
         None => Vec::new(),
     };
-    let reuse_front = cascade_front(&members, CascadeCost::Reused)?;
     let cascade_front = cascade_front(&members, CascadeCost::Both)?;
     let mut test_curves = TestCurves::default();
     for p in &front {
@@ -406,17 +405,23 @@ pub fn run(args: SearchArgs) -> Result<bool, Box<dyn std::error::Error>> {
                 .best_static
                 .push(CurvePoint::new(&s.val, &s.test));
         }
-        for p in &cascade_front {
-            let s = tr.score_cascade(p, CascadeCost::Both)?;
-            test_curves
-                .static_cascade
-                .push(CurvePoint::new(&s.val, &s.test));
-        }
-        for p in &reuse_front {
-            let s = tr.score_cascade(p, CascadeCost::Reused)?;
-            test_curves
-                .reuse_bound
-                .push(CurvePoint::new(&s.val, &s.test));
+        let reuse_front = enas4d::search::cascade_front(&members, CascadeCost::Reused)?;
+        for (points, cost, curve) in [
+            (
+                &cascade_front,
+                CascadeCost::Both,
+                &mut test_curves.static_cascade,
+            ),
+            (
+                &reuse_front,
+                CascadeCost::Reused,
+                &mut test_curves.reuse_bound,
+            ),
+        ] {
+            for p in points {
+                let s = tr.score_cascade(p, cost)?;
+                curve.push(CurvePoint::new(&s.val, &s.test));
+            }
         }
     }
     let pts = |c: &[CurvePoint]| {
